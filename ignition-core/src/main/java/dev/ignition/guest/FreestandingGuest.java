@@ -1,0 +1,42 @@
+package dev.ignition.guest;
+
+import java.util.Arrays;
+import java.util.Objects;
+
+/**
+ * A freestanding x86_64 program: raw machine code loaded at {@code loadAddress} and entered in
+ * 64-bit mode at {@code entryAddress}, with the first 4 GiB identity mapped, interrupts off and a
+ * stack below 0x8000. See {@link TestGuests} for the built-in ones and their protocols.
+ *
+ * @param name a short name for logs
+ * @param code the machine code
+ * @param loadAddress guest-physical load address (at least 1 MiB)
+ * @param entryAddress where the vCPU starts
+ */
+public record FreestandingGuest(String name, byte[] code, long loadAddress, long entryAddress) implements Guest {
+    public FreestandingGuest {
+        Objects.requireNonNull(name, "name");
+        code = code.clone();
+    }
+
+    @Override
+    public byte[] code() {
+        return code.clone();
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof FreestandingGuest g && g.name.equals(name) && Arrays.equals(g.code, code)
+                && g.loadAddress == loadAddress && g.entryAddress == entryAddress;
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(name, Arrays.hashCode(code), loadAddress, entryAddress);
+    }
+
+    @Override
+    public String toString() {
+        return "FreestandingGuest[" + name + ", " + code.length + " bytes at 0x" + Long.toHexString(loadAddress) + "]";
+    }
+}

@@ -1,0 +1,8 @@
+/**
+ * Internal implementation. Not exported (or exported only to Ignition's own modules); no
+ * compatibility promise of any kind.
+ */
+@NullMarked
+package dev.ignition.internal.posix;
+
+import org.jspecify.annotations.NullMarked;

@@ -1,0 +1,25 @@
+package dev.ignition.spi;
+
+/** Initial register state of the boot vCPU, per architecture. */
+public sealed interface BootState {
+    /**
+     * x86_64 64-bit entry: long mode with paging on, flat 64-bit code segment, interrupts off.
+     * The loader has written the GDT and page tables into guest memory.
+     *
+     * @param rip entry point
+     * @param rsp initial stack pointer
+     * @param rsi value for RSI (the zero page for Linux, 0 otherwise)
+     * @param cr3 guest-physical address of the PML4
+     * @param gdtBase guest-physical address of the GDT (null, code 0x08, data 0x10, TSS 0x18)
+     * @param idtBase guest-physical address of an (empty) IDT
+     */
+    record X86LongMode(long rip, long rsp, long rsi, long cr3, long gdtBase, long idtBase) implements BootState {}
+
+    /**
+     * arm64 Linux boot protocol entry: EL1, MMU off, {@code x0} = device tree address.
+     *
+     * @param pc entry point
+     * @param x0 device tree blob address
+     */
+    record Arm64(long pc, long x0) implements BootState {}
+}

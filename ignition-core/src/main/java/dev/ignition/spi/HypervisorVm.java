@@ -1,0 +1,31 @@
+package dev.ignition.spi;
+
+/**
+ * A created VM: memory registered, interrupt controller set up, no vCPU running yet.
+ *
+ * <p>Thread safety: {@link #setIrqLine} may be called from any thread (devices raise interrupts
+ * from vCPU threads and from host threads); {@link #createVcpu} must be called on the thread that
+ * will run that vCPU.
+ */
+public interface HypervisorVm extends AutoCloseable {
+    /**
+     * Creates vCPU {@code index} on the calling thread, which must be the thread that later calls
+     * {@link Vcpu#run()} (some hypervisors bind vCPUs to their creating thread).
+     */
+    Vcpu createVcpu(int index, BootState boot);
+
+    /** Drives interrupt line {@code irq} (a GSI on x86, an SPI number on arm64) high or low. */
+    void setIrqLine(int irq, boolean high);
+
+    /**
+     * Returns and clears the pages the guest wrote in memory region {@code regionIndex} since the
+     * last call (bit {@code j} of word {@code i} is page {@code 64 i + j}).
+     *
+     * @throws IllegalStateException if the VM was created without dirty tracking
+     */
+    long[] fetchDirtyPages(int regionIndex);
+
+    /** Releases every native resource. Idempotent; vCPUs must have been closed first. */
+    @Override
+    void close();
+}

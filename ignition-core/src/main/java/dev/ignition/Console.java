@@ -62,6 +62,11 @@ public final class Console {
         return new String(retained, 0, length, StandardCharsets.UTF_8);
     }
 
+    /** Everything retained so far, as raw bytes. */
+    public synchronized byte[] outputBytes() {
+        return java.util.Arrays.copyOf(retained, length);
+    }
+
     /** Total bytes the guest has written to the console. */
     public synchronized long bytesWritten() {
         return retainedStart + length;

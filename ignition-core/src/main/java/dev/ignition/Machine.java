@@ -12,6 +12,7 @@ import dev.ignition.internal.device.ResetPort;
 import dev.ignition.internal.device.SerialIo;
 import dev.ignition.internal.device.Uart16550;
 import dev.ignition.internal.vm.GuestRam;
+import dev.ignition.internal.vm.MachineInternals;
 import dev.ignition.internal.vm.VcpuLoop;
 import dev.ignition.internal.x86.LongModeSetup;
 import dev.ignition.internal.x86.X86Layout;
@@ -29,11 +30,12 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /** The {@link VirtualMachine} implementation: owns memory, the backend VM, devices and vCPU threads. */
-final class Machine implements VirtualMachine, VcpuLoop.Host {
+final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
     private static final Logger LOG = LoggerFactory.getLogger(Machine.class);
     private static final Duration THREAD_JOIN_TIMEOUT = Duration.ofSeconds(10);
 
@@ -52,9 +54,17 @@ final class Machine implements VirtualMachine, VcpuLoop.Host {
     private boolean paused;
     private int parked;
     private volatile long startNanos;
+    private final boolean tracksDirty;
+    /** Set when restoring: states to load before the first instruction runs. */
+    private final @Nullable List<byte[]> vcpuStates;
+    private final byte @Nullable [] vmState;
 
     private Machine(String backendName, GuestMemory memory, HypervisorVm hvVm, DeviceBus bus, Console console,
-            BootTimer bootTimer, BootState boot, int vcpuCount) {
+            BootTimer bootTimer, BootState boot, int vcpuCount, boolean tracksDirty,
+            @Nullable List<byte[]> vcpuStates, byte @Nullable [] vmState) {
+        this.tracksDirty = tracksDirty;
+        this.vcpuStates = vcpuStates;
+        this.vmState = vmState;
         this.backendName = backendName;
         this.memory = memory;
         this.hvVm = hvVm;
@@ -95,15 +105,22 @@ final class Machine implements VirtualMachine, VcpuLoop.Host {
 
     static VirtualMachine create(VirtualMachine.Builder b) {
         HypervisorProvider provider = Backends.select(b.backend);
-        Guest guest = java.util.Objects.requireNonNull(b.guest);
+        VmImage image = b.image;
+        Guest guest = b.guest;
         if (provider.architecture() != Architecture.X86_64 && guest instanceof FreestandingGuest) {
             throw new InvalidVmSpecException(List.of("freestanding guests are x86_64 code, but backend '"
                     + provider.name() + "' runs " + provider.architecture() + " guests"));
         }
-        GuestMemory memory = GuestRam.allocateX86(b.memoryBytes);
+        GuestMemory memory = image != null ? image.takeMemory() : GuestRam.allocateX86(b.memoryBytes);
         HypervisorVm hvVm = null;
         try {
-            BootState boot = load(guest, memory);
+            if (image != null && memory.size() != image.memoryBytes()) {
+                throw new SnapshotMismatchException("the image's memory maps " + memory.size()
+                        + " bytes but it records " + image.memoryBytes());
+            }
+            // A restored vCPU's registers come from its state; the boot state is only a placeholder.
+            BootState boot = image != null ? new BootState.X86LongMode(0, 0, 0, 0, 0, 0)
+                    : load(java.util.Objects.requireNonNull(guest), memory);
             hvVm = provider.createVm(new VmConfig(memory, b.vcpus, b.trackDirtyPages));
             Console console = new Console(b.consoleOutputs, b.consoleListeners);
             DeviceBus bus = new DeviceBus();
@@ -117,11 +134,15 @@ final class Machine implements VirtualMachine, VcpuLoop.Host {
                 bus.add(d);
             }
             BootTimer timer = (BootTimer) bus.devices().stream().filter(d -> d instanceof BootTimer).findFirst().orElseThrow();
-            Machine m = new Machine(provider.name(), memory, hvVm, bus, console, timer, boot, b.vcpus);
+            Machine m = new Machine(provider.name(), memory, hvVm, bus, console, timer, boot, b.vcpus,
+                    b.trackDirtyPages, image != null ? image.vcpuStates() : null, image != null ? image.vmState() : null);
             self[0] = m;
             DeviceContext ctx = m.deviceContext();
             for (Device d : bus.devices()) {
                 d.attach(ctx);
+            }
+            if (image != null) {
+                restoreDevices(bus, image.deviceStates());
             }
             return m;
         } catch (RuntimeException e) {
@@ -130,6 +151,52 @@ final class Machine implements VirtualMachine, VcpuLoop.Host {
             }
             memory.close();
             throw e;
+        }
+    }
+
+    /** Checks an image against what the builder asked for; fills in memory and vCPUs from it. */
+    static void validateImage(VirtualMachine.Builder b, List<String> problems) {
+        VmImage img = java.util.Objects.requireNonNull(b.image);
+        List<String> mismatch = new ArrayList<>();
+        if (b.memorySet && b.memoryBytes != img.memoryBytes()) {
+            mismatch.add("the snapshot has " + (img.memoryBytes() >> 20) + " MiB of memory, the builder asks for "
+                    + (b.memoryBytes >> 20) + " MiB");
+        }
+        if (b.vcpusSet && b.vcpus != img.vcpuStates().size()) {
+            mismatch.add("the snapshot has " + img.vcpuStates().size() + " vCPUs, the builder asks for " + b.vcpus);
+        }
+        if (b.backend != null && !b.backend.equals(img.backend())) {
+            mismatch.add("the snapshot was taken with backend '" + img.backend() + "', the builder asks for '"
+                    + b.backend + "'");
+        }
+        if (!mismatch.isEmpty()) {
+            throw new SnapshotMismatchException("cannot restore: " + String.join("; ", mismatch));
+        }
+        b.memoryBytes = img.memoryBytes();
+        b.vcpus = img.vcpuStates().size();
+        b.backend = img.backend();
+    }
+
+    private static void restoreDevices(DeviceBus bus, java.util.Map<String, byte[]> states) {
+        java.util.Set<String> unused = new java.util.HashSet<>(states.keySet());
+        for (Device d : bus.devices()) {
+            byte[] st = states.get(d.name());
+            unused.remove(d.name());
+            if (st == null) {
+                if (d.saveState().length > 0) {
+                    throw new SnapshotMismatchException("the snapshot has no state for device '" + d.name() + "'");
+                }
+                continue;
+            }
+            try {
+                d.restoreState(st);
+            } catch (RuntimeException e) {
+                throw new SnapshotMismatchException("device '" + d.name() + "' rejected its snapshot state: "
+                        + e.getMessage());
+            }
+        }
+        if (!unused.isEmpty()) {
+            throw new SnapshotMismatchException("the snapshot has state for devices this VM lacks: " + unused);
         }
     }
 
@@ -179,7 +246,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host {
             }
             startNanos = System.nanoTime();
             for (int i = 0; i < vcpuCount; i++) {
-                loops.add(new VcpuLoop(i, hvVm, boot, bus, this));
+                loops.add(new VcpuLoop(i, hvVm, boot, bus, this, vcpuStates != null ? vcpuStates.get(i) : null));
             }
             state = VmState.RUNNING;
         }
@@ -191,8 +258,22 @@ final class Machine implements VirtualMachine, VcpuLoop.Host {
         }
         Optional<VmExit> early = exit();
         if (early.isPresent() && early.get() instanceof VmExit.Failed f && loops.stream().anyMatch(VcpuLoop::failedToCreate)) {
+            loops.forEach(VcpuLoop::release);
+            if (f.cause() instanceof IgnitionException ie) {
+                throw ie;
+            }
             throw new IgnitionException("could not start the VM: " + f.reason(), f.cause());
         }
+        if (vmState != null) {
+            try {
+                hvVm.restoreState(vmState); // after the vCPUs, before any of them runs
+            } catch (RuntimeException e) {
+                finish(new VmExit.Failed("restoring the VM state failed: " + e.getMessage(), e));
+                loops.forEach(VcpuLoop::release);
+                throw e;
+            }
+        }
+        loops.forEach(VcpuLoop::release);
     }
 
     @Override
@@ -272,11 +353,6 @@ final class Machine implements VirtualMachine, VcpuLoop.Host {
         return n < 0 ? Optional.empty() : Optional.of(Duration.ofNanos(n));
     }
 
-    @Override
-    public String backend() {
-        return backendName;
-    }
-
     /** Device and bus access for tests in this package. */
     DeviceBus bus() {
         return bus;
@@ -333,18 +409,88 @@ final class Machine implements VirtualMachine, VcpuLoop.Host {
     }
 
     @Override
-    public boolean awaitRunnable() {
+    public boolean awaitRunnable(VcpuLoop loop) {
         synchronized (lock) {
             if (paused && !exit.isDone()) {
+                loop.settle();
                 parked++;
                 lock.notifyAll();
                 while (paused && !exit.isDone()) {
+                    loop.runTasks();
                     waitOnLock();
                 }
+                loop.runTasks();
                 parked--;
             }
             return !exit.isDone();
         }
+    }
+
+    // ---- MachineInternals ----
+
+    @Override
+    public String backend() {
+        return backendName;
+    }
+
+    @Override
+    public int vcpuCount() {
+        return vcpuCount;
+    }
+
+    @Override
+    public boolean tracksDirtyPages() {
+        return tracksDirty;
+    }
+
+    @Override
+    public Captured capture() {
+        pause();
+        if (state() != VmState.PAUSED) {
+            throw new IllegalVmStateException("snapshot", state());
+        }
+        List<java.util.concurrent.CompletableFuture<byte[]>> futures = new ArrayList<>();
+        synchronized (lock) {
+            for (VcpuLoop l : loops) {
+                futures.add(l.submit(dev.ignition.spi.Vcpu::captureState));
+            }
+            lock.notifyAll();
+        }
+        List<byte[]> vcpus = new ArrayList<>();
+        for (var f : futures) {
+            try {
+                vcpus.add(f.get());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IgnitionException("interrupted while capturing vCPU state", e);
+            } catch (ExecutionException e) {
+                throw new IgnitionException("capturing vCPU state failed: " + e.getCause().getMessage(), e.getCause());
+            }
+        }
+        // Devices before the hypervisor: a device could still raise an interrupt while saved.
+        java.util.Map<String, byte[]> devices = new java.util.LinkedHashMap<>();
+        for (Device d : bus.devices()) {
+            synchronized (d) {
+                byte[] st = d.saveState();
+                if (st.length > 0) {
+                    devices.put(d.name(), st);
+                }
+            }
+        }
+        byte[] vm = hvVm.captureState();
+        long[][] dirty = null;
+        if (tracksDirty) {
+            dirty = new long[memory.regions().size()][];
+            for (int r = 0; r < dirty.length; r++) {
+                long[] guest = hvVm.fetchDirtyPages(r);
+                long[] host = memory.drainHostDirty(r);
+                for (int w = 0; w < guest.length && w < host.length; w++) {
+                    guest[w] |= host[w];
+                }
+                dirty[r] = guest;
+            }
+        }
+        return new Captured(List.copyOf(vcpus), vm, devices, dirty);
     }
 
     @Override

@@ -87,12 +87,16 @@ public interface VirtualMachine extends AutoCloseable {
         final List<Device> devices = new ArrayList<>();
         @Nullable String backend;
         boolean trackDirtyPages;
+        @Nullable VmImage image;
+        boolean memorySet;
+        boolean vcpusSet;
 
         Builder() {}
 
         /** Guest RAM in bytes (default 128 MiB); a multiple of 2 MiB. */
         public Builder memoryBytes(long bytes) {
             this.memoryBytes = bytes;
+            this.memorySet = true;
             return this;
         }
 
@@ -104,10 +108,21 @@ public interface VirtualMachine extends AutoCloseable {
         /** Number of vCPUs (default 1). */
         public Builder vcpus(int count) {
             this.vcpus = count;
+            this.vcpusSet = true;
             return this;
         }
 
-        /** What to run. Required. */
+        /**
+         * Resumes a captured VM instead of booting a guest: memory size and vCPU count come from
+         * the image (if also set here they must match). Devices must be the same as when it was
+         * captured.
+         */
+        public Builder restoreFrom(VmImage image) {
+            this.image = Objects.requireNonNull(image, "image");
+            return this;
+        }
+
+        /** What to run. Required unless restoring from an image. */
         public Builder guest(Guest guest) {
             this.guest = guest;
             return this;
@@ -152,6 +167,9 @@ public interface VirtualMachine extends AutoCloseable {
          */
         public VirtualMachine build() {
             List<String> problems = new ArrayList<>();
+            if (image != null) {
+                Machine.validateImage(this, problems);
+            }
             if (memoryBytes <= 0) {
                 problems.add("memory must be positive, was " + memoryBytes + " bytes");
             } else if (memoryBytes % (2L << 20) != 0) {
@@ -163,7 +181,11 @@ public interface VirtualMachine extends AutoCloseable {
             if (vcpus < 1 || vcpus > MAX_VCPUS) {
                 problems.add("vCPU count must be between 1 and " + MAX_VCPUS + ", was " + vcpus);
             }
-            if (guest == null) {
+            if (image != null) {
+                if (guest != null) {
+                    problems.add("both a guest and an image to restore were given: choose one");
+                }
+            } else if (guest == null) {
                 problems.add("no guest: call guest(...) with what the VM should run");
             } else if (guest instanceof dev.ignition.guest.FreestandingGuest g && memoryBytes > 0
                     && memoryBytes < g.requiredMemory()) {

@@ -131,6 +131,44 @@ public final class Uart16550 implements PortIoDevice {
         updateInterrupt();
     }
 
+    private static final int STATE_VERSION = 1;
+
+    @Override
+    public synchronized byte[] saveState() {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(12 + rxCount);
+        b.put((byte) STATE_VERSION).put((byte) ier).put((byte) lcr).put((byte) mcr).put((byte) scr)
+                .put((byte) dll).put((byte) dlm).put((byte) (fifoEnabled ? 1 : 0)).put((byte) (irqHigh ? 1 : 0))
+                .put((byte) 0).putShort((short) rxCount);
+        for (int i = 0; i < rxCount; i++) {
+            b.put(rx[(rxHead + i) % FIFO_SIZE]);
+        }
+        return b.array();
+    }
+
+    @Override
+    public synchronized void restoreState(byte[] state) {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(state);
+        if (state.length < 12 || b.get() != STATE_VERSION) {
+            throw new IllegalArgumentException(name() + ": unsupported or truncated state");
+        }
+        ier = b.get() & 0x0f;
+        lcr = b.get() & 0xff;
+        mcr = b.get() & 0x1f;
+        scr = b.get() & 0xff;
+        dll = b.get() & 0xff;
+        dlm = b.get() & 0xff;
+        fifoEnabled = b.get() != 0;
+        irqHigh = b.get() != 0;
+        b.get();
+        int n = b.getShort();
+        if (n < 0 || n > FIFO_SIZE || b.remaining() != n) {
+            throw new IllegalArgumentException(name() + ": corrupt receive FIFO in state");
+        }
+        rxHead = 0;
+        rxCount = n;
+        b.get(rx, 0, n);
+    }
+
     private int iir() {
         if ((ier & IER_RDI) != 0 && rxCount > 0) {
             return IIR_RDI;

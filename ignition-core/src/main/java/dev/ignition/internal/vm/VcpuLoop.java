@@ -25,8 +25,11 @@ public final class VcpuLoop implements Runnable {
         /** Ends the VM with {@code why} (the first call wins) and kicks every vCPU. */
         void finish(VmExit why);
 
-        /** Blocks while the VM is paused; false once the VM must stop. */
-        boolean awaitRunnable();
+        /**
+         * Blocks while the VM is paused, running the loop's queued tasks meanwhile; false once
+         * the VM must stop.
+         */
+        boolean awaitRunnable(VcpuLoop loop);
 
         /** Called when this loop's thread is about to end. */
         void vcpuStopped();
@@ -39,11 +42,18 @@ public final class VcpuLoop implements Runnable {
     private final Host host;
     private final Thread thread;
     private final CountDownLatch created = new CountDownLatch(1);
+    private final CountDownLatch go = new CountDownLatch(1);
     private volatile @Nullable Vcpu vcpu;
     private volatile boolean failedToCreate;
     private volatile boolean kickPending;
+    private final java.util.concurrent.ConcurrentLinkedQueue<Runnable> tasks = new java.util.concurrent.ConcurrentLinkedQueue<>();
+    private final @Nullable byte[] restoreState;
 
-    public VcpuLoop(int index, HypervisorVm vm, BootState boot, DeviceBus bus, Host host) {
+    /**
+     * @param restoreState a captured vCPU state to restore before the first run, or null to boot
+     */
+    public VcpuLoop(int index, HypervisorVm vm, BootState boot, DeviceBus bus, Host host, @Nullable byte[] restoreState) {
+        this.restoreState = restoreState;
         this.index = index;
         this.vm = vm;
         this.boot = boot;
@@ -67,6 +77,11 @@ public final class VcpuLoop implements Runnable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+    }
+
+    /** Lets the created vCPU start running (restores finish VM-wide state in between). */
+    public void release() {
+        go.countDown();
     }
 
     public boolean failedToCreate() {
@@ -104,9 +119,18 @@ public final class VcpuLoop implements Runnable {
         Vcpu v;
         try {
             v = vm.createVcpu(index, boot);
+            if (restoreState != null) {
+                try {
+                    v.restoreState(restoreState);
+                } catch (RuntimeException e) {
+                    v.close();
+                    throw e;
+                }
+            }
         } catch (RuntimeException e) {
             failedToCreate = true;
-            host.finish(new VmExit.Failed("creating vCPU " + index + " failed: " + e.getMessage(), e));
+            host.finish(new VmExit.Failed((restoreState != null ? "restoring" : "creating") + " vCPU " + index
+                    + " failed: " + e.getMessage(), e));
             created.countDown();
             host.vcpuStopped();
             return;
@@ -117,12 +141,16 @@ public final class VcpuLoop implements Runnable {
         }
         created.countDown();
         try {
+            go.await();
             loop(v);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         } catch (RuntimeException | Error e) {
             LOG.debug("vCPU {} failed", index, e);
             host.finish(new VmExit.Failed("vCPU " + index + ": " + e, e));
         } finally {
             vcpu = null;
+            runTasks(); // fail whatever is still queued
             try {
                 v.close();
             } finally {
@@ -131,8 +159,46 @@ public final class VcpuLoop implements Runnable {
         }
     }
 
+    /**
+     * Runs {@code task} on this vCPU's thread while the VM is paused (hypervisors may require
+     * vCPU calls from the creating thread) and returns its result.
+     */
+    public <T> java.util.concurrent.CompletableFuture<T> submit(java.util.function.Function<Vcpu, T> task) {
+        java.util.concurrent.CompletableFuture<T> f = new java.util.concurrent.CompletableFuture<>();
+        tasks.add(() -> {
+            Vcpu v = vcpu;
+            if (v == null) {
+                f.completeExceptionally(new IllegalStateException("vCPU " + index + " is not running"));
+                return;
+            }
+            try {
+                f.complete(task.apply(v));
+            } catch (RuntimeException e) {
+                f.completeExceptionally(e);
+            }
+        });
+        return f;
+    }
+
+    /** Called by the host on this loop's thread while parked: settles the vCPU, runs queued tasks. */
+    public void runTasks() {
+        Runnable t;
+        while ((t = tasks.poll()) != null) {
+            t.run();
+        }
+    }
+
+    /** Called by the host on this loop's thread when it parks for a pause. */
+    public void settle() {
+        Vcpu v = vcpu;
+        if (v != null) {
+            v.settle();
+        }
+    }
+
     private void loop(Vcpu v) {
-        while (host.awaitRunnable()) {
+        // An instruction needing several exits (string I/O) is finished before pausing.
+        while (v.midInstruction() || host.awaitRunnable(this)) {
             VcpuExit exit = v.run();
             switch (exit) {
                 case VcpuExit.PortOut o -> bus.writePort(o.port(), o.size(), o.value());

@@ -53,7 +53,8 @@ enum KvmIoctl {
     GET_XCRS(0x8188AEA6L),
     SET_XCRS(0x4188AEA7L),
     KVMCLOCK_CTRL(0xAEADL),
-    CLEAR_DIRTY_LOG(0xC018AEC0L);
+    CLEAR_DIRTY_LOG(0xC018AEC0L),
+    GET_XSAVE2(0x9000AECFL);
 
     final long request;
 
@@ -91,6 +92,7 @@ enum KvmIoctl {
     static final int CAP_IMMEDIATE_EXIT = 136;
     static final int CAP_MANUAL_DIRTY_LOG_PROTECT2 = 168;
     static final int CAP_XSAVE2 = 208;
+    static final int CAP_TSC_CONTROL = 60;
 
     static final int MEM_LOG_DIRTY_PAGES = 1;
     static final int PIT_SPEAKER_DUMMY = 1;

@@ -18,6 +18,9 @@ final class KvmSystem {
     /** {@code kvm_cpuid2} as returned by KVM_GET_SUPPORTED_CPUID (header + nent entries). */
     final byte[] supportedCpuid;
 
+    /** MSRs a snapshot saves, once known to be readable for our guests' CPUID (see KvmVcpu). */
+    private volatile int[] snapshotMsrs;
+
     private KvmSystem(int kvmFd) {
         this.kvmFd = kvmFd;
         this.vcpuMmapSize = Libc.ioctl(kvmFd, KvmIoctl.GET_VCPU_MMAP_SIZE.request, 0, "KVM_GET_VCPU_MMAP_SIZE");
@@ -29,6 +32,15 @@ final class KvmSystem {
             int nent = buf.get(JAVA_INT, 0);
             this.supportedCpuid = buf.asSlice(0, KvmStructs.KVM_CPUID2.byteSize() + nent * entrySize).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
         }
+    }
+
+    int[] candidateMsrs() {
+        int[] m = snapshotMsrs;
+        return m != null ? m : MsrList.fromKernel(kvmFd);
+    }
+
+    void rememberSnapshotMsrs(int[] readable) {
+        snapshotMsrs = readable;
     }
 
     static KvmSystem get() {

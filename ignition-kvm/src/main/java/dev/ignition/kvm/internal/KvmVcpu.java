@@ -13,6 +13,8 @@ import dev.ignition.spi.VcpuExit;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.VarHandle;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * A KVM vCPU: its fd, the shared {@code kvm_run} mapping, and the exit decoding. Created, run and
@@ -334,6 +336,191 @@ final class KvmVcpu implements Vcpu {
     private static void writeLe(MemorySegment s, long off, int size, long value) {
         for (int i = 0; i < size; i++) {
             s.set(JAVA_BYTE, off + i, (byte) (value >>> (8 * i)));
+        }
+    }
+
+    // ---- snapshot state ----
+
+    private static final int XSAVE_LEGACY_SIZE = 4096;
+    private static final int MAX_MSRS_PER_CALL = 255;
+
+    @Override
+    public boolean midInstruction() {
+        return ioRemaining > 0;
+    }
+
+    @Override
+    public void settle() {
+        if (lastReason == KvmIoctl.EXIT_IO || lastReason == KvmIoctl.EXIT_MMIO) {
+            if (ioRemaining > 0) {
+                throw new IllegalStateException("cannot settle vCPU " + index + " inside string I/O");
+            }
+            KvmStructs.RUN_IMMEDIATE_EXIT.setVolatile(run, 0L, (byte) 1);
+            int rc = Libc.ioctlRaw(fd, KvmIoctl.RUN.request, 0);
+            KvmStructs.RUN_IMMEDIATE_EXIT.setVolatile(run, 0L, (byte) 0);
+            ThreadSignals.drainKick();
+            if (rc >= 0 || -rc != Errno.EINTR) {
+                throw new dev.ignition.IgnitionException("settling vCPU " + index
+                        + ": KVM_RUN with immediate_exit returned " + rc);
+            }
+            lastReason = KvmIoctl.EXIT_INTR;
+        }
+    }
+
+    private int xsaveSize() {
+        int size = Libc.ioctlRaw(vm.vmFd, KvmIoctl.CHECK_EXTENSION.request, KvmIoctl.CAP_XSAVE2);
+        return Math.max(XSAVE_LEGACY_SIZE, size);
+    }
+
+    private byte[] get(Arena a, KvmIoctl op, long size) {
+        MemorySegment buf = a.allocate(size, 8);
+        Libc.ioctl(fd, op.request, buf, op.kernelName() + " (vCPU " + index + ")");
+        return buf.toArray(JAVA_BYTE);
+    }
+
+    private void set(Arena a, KvmIoctl op, byte[] value) {
+        MemorySegment buf = a.allocate(value.length, 8);
+        MemorySegment.copy(value, 0, buf, JAVA_BYTE, 0, value.length);
+        Libc.ioctl(fd, op.request, buf, op.kernelName() + " (vCPU " + index + ")");
+    }
+
+    @Override
+    public byte[] captureState() {
+        StateBlob s = new StateBlob(StateBlob.Kind.VCPU);
+        try (Arena a = Arena.ofConfined()) {
+            // MP_STATE first: reading it makes KVM accept pending APIC events.
+            s.put("mp_state", get(a, KvmIoctl.GET_MP_STATE, 4));
+            s.put("regs", get(a, KvmIoctl.GET_REGS, KvmStructs.KVM_REGS.byteSize()));
+            s.put("sregs", get(a, KvmIoctl.GET_SREGS, KvmStructs.KVM_SREGS.byteSize()));
+            int xsave = xsaveSize();
+            s.put("xsave", get(a, xsave > XSAVE_LEGACY_SIZE ? KvmIoctl.GET_XSAVE2 : KvmIoctl.GET_XSAVE, xsave));
+            s.put("xcrs", get(a, KvmIoctl.GET_XCRS, 392));
+            s.put("debugregs", get(a, KvmIoctl.GET_DEBUGREGS, 128));
+            s.put("lapic", get(a, KvmIoctl.GET_LAPIC, KvmStructs.KVM_LAPIC_STATE.byteSize()));
+            int khz = Libc.ioctlRaw(fd, KvmIoctl.GET_TSC_KHZ.request, 0);
+            s.put("tsc_khz", java.nio.ByteBuffer.allocate(4).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(Math.max(0, khz)).array());
+            s.put("cpuid", currentCpuid(a));
+            s.put("msrs", captureMsrs(a));
+            s.put("vcpu_events", get(a, KvmIoctl.GET_VCPU_EVENTS, 64));
+        }
+        return s.encode();
+    }
+
+    /** KVM_GET_CPUID2 trimmed to the entries in use (the kernel does not shrink nent). */
+    private byte[] currentCpuid(Arena a) {
+        long entry = KvmStructs.KVM_CPUID_ENTRY2.byteSize();
+        MemorySegment buf = a.allocate(KvmStructs.KVM_CPUID2.byteSize() + KvmStructs.MAX_CPUID_ENTRIES * entry, 8);
+        buf.set(JAVA_INT, 0, KvmStructs.MAX_CPUID_ENTRIES);
+        Libc.ioctl(fd, KvmIoctl.GET_CPUID2.request, buf, "KVM_GET_CPUID2");
+        int n = buf.get(JAVA_INT, 0);
+        return buf.asSlice(0, KvmStructs.KVM_CPUID2.byteSize() + n * entry).toArray(JAVA_BYTE);
+    }
+
+    /** Reads every candidate MSR; ones KVM refuses for this CPUID are dropped (and remembered). */
+    private byte[] captureMsrs(Arena a) {
+        List<Integer> readable = new ArrayList<>();
+        List<Long> values = new ArrayList<>();
+        int[] candidates = vm.system.candidateMsrs();
+        int i = 0;
+        while (i < candidates.length) {
+            int n = Math.min(MAX_MSRS_PER_CALL, candidates.length - i);
+            MemorySegment msrs = msrBuffer(a, candidates, i, n, null);
+            int got = Libc.ioctl(fd, KvmIoctl.GET_MSRS.request, msrs, "KVM_GET_MSRS");
+            for (int k = 0; k < got; k++) {
+                readable.add(candidates[i + k]);
+                values.add(msrs.get(JAVA_LONG, 8 + 16L * k + 8));
+            }
+            i += got < n ? got + 1 : n; // skip the entry KVM stopped at
+        }
+        int[] kept = readable.stream().mapToInt(Integer::intValue).toArray();
+        vm.system.rememberSnapshotMsrs(kept);
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(16 * kept.length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        long tsc = 0;
+        for (int k = 0; k < kept.length; k++) {
+            if (kept[k] == MsrList.IA32_TSC) {
+                tsc = values.get(k);
+            }
+        }
+        for (int k = 0; k < kept.length; k++) {
+            long v = values.get(k);
+            if (kept[k] == MsrList.IA32_TSC_DEADLINE && v == 0) {
+                v = tsc; // a zero deadline would leave a lost timer interrupt lost
+            }
+            b.putLong(Integer.toUnsignedLong(kept[k])).putLong(v);
+        }
+        return b.array();
+    }
+
+    private static MemorySegment msrBuffer(Arena a, int[] indices, int from, int n, long[] values) {
+        MemorySegment msrs = a.allocate(8 + 16L * n, 8);
+        msrs.set(JAVA_INT, 0, n);
+        for (int k = 0; k < n; k++) {
+            msrs.set(JAVA_INT, 8 + 16L * k, indices[from + k]);
+            if (values != null) {
+                msrs.set(JAVA_LONG, 8 + 16L * k + 8, values[from + k]);
+            }
+        }
+        return msrs;
+    }
+
+    @Override
+    public void restoreState(byte[] state) {
+        StateBlob s = StateBlob.decode(StateBlob.Kind.VCPU, state);
+        try (Arena a = Arena.ofConfined()) {
+            byte[] cpuid = s.get("cpuid", -1);
+            byte[] here = currentCpuid(a);
+            if (!java.util.Arrays.equals(cpuid, here)) {
+                throw new dev.ignition.SnapshotMismatchException("vCPU " + index + ": the snapshot's CPUID differs"
+                        + " from what this host's KVM offers (snapshot taken on another CPU model or KVM version)");
+            }
+            set(a, KvmIoctl.SET_CPUID2, cpuid);
+            set(a, KvmIoctl.SET_MP_STATE, s.get("mp_state", 4));
+            set(a, KvmIoctl.SET_REGS, s.get("regs", (int) KvmStructs.KVM_REGS.byteSize()));
+            set(a, KvmIoctl.SET_SREGS, s.get("sregs", (int) KvmStructs.KVM_SREGS.byteSize()));
+            byte[] xsave = s.get("xsave", -1);
+            if (xsave.length != xsaveSize()) {
+                throw new dev.ignition.SnapshotMismatchException("vCPU " + index + ": the snapshot's XSAVE area has "
+                        + xsave.length + " bytes, this host's has " + xsaveSize());
+            }
+            set(a, KvmIoctl.SET_XSAVE, xsave);
+            set(a, KvmIoctl.SET_XCRS, s.get("xcrs", 392));
+            set(a, KvmIoctl.SET_DEBUGREGS, s.get("debugregs", 128));
+            // LAPIC before MSRs: the TSC deadline only restores with the LVT timer in deadline mode.
+            set(a, KvmIoctl.SET_LAPIC, s.get("lapic", (int) KvmStructs.KVM_LAPIC_STATE.byteSize()));
+            restoreTscKhz(java.nio.ByteBuffer.wrap(s.get("tsc_khz", 4)).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt());
+            restoreMsrs(a, s.get("msrs", -1));
+            set(a, KvmIoctl.SET_VCPU_EVENTS, s.get("vcpu_events", 64));
+        }
+        // Tells the guest's kvmclock the vCPU was paused (EINVAL when kvmclock is not in use).
+        Libc.ioctlRaw(fd, KvmIoctl.KVMCLOCK_CTRL.request, 0);
+    }
+
+    private void restoreTscKhz(int saved) {
+        int here = Libc.ioctlRaw(fd, KvmIoctl.GET_TSC_KHZ.request, 0);
+        if (saved > 0 && here > 0 && Math.abs((long) here - saved) * 1_000_000L > (long) saved * 250) {
+            Libc.ioctl(fd, KvmIoctl.SET_TSC_KHZ.request, saved, "KVM_SET_TSC_KHZ " + saved);
+        }
+    }
+
+    private void restoreMsrs(Arena a, byte[] msrs) {
+        if (msrs.length % 16 != 0) {
+            throw new dev.ignition.IgnitionException("vCPU " + index + ": MSR state is corrupt");
+        }
+        int n = msrs.length / 16;
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(msrs).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        int[] idx = new int[n];
+        long[] val = new long[n];
+        for (int k = 0; k < n; k++) {
+            idx[k] = (int) b.getLong();
+            val[k] = b.getLong();
+        }
+        for (int i = 0; i < n; i += MAX_MSRS_PER_CALL) {
+            int m = Math.min(MAX_MSRS_PER_CALL, n - i);
+            int set = Libc.ioctl(fd, KvmIoctl.SET_MSRS.request, msrBuffer(a, idx, i, m, val), "KVM_SET_MSRS");
+            if (set != m) {
+                throw new dev.ignition.SnapshotMismatchException("vCPU " + index + ": KVM refused MSR 0x"
+                        + Integer.toHexString(idx[i + set]) + " on restore");
+            }
         }
     }
 

@@ -113,6 +113,54 @@ final class KvmVm implements HypervisorVm {
         }
     }
 
+    private static final int IRQCHIP_SIZE = 520;
+    private static final int PIT_STATE2_SIZE = 112;
+    private static final int CLOCK_DATA_SIZE = 48;
+
+    @Override
+    public byte[] captureState() {
+        StateBlob s = new StateBlob(StateBlob.Kind.VM);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment pit = a.allocate(PIT_STATE2_SIZE, 8);
+            Libc.ioctl(vmFd, KvmIoctl.GET_PIT2.request, pit, "KVM_GET_PIT2");
+            s.put("pit2", pit.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+            MemorySegment clock = a.allocate(CLOCK_DATA_SIZE, 8);
+            Libc.ioctl(vmFd, KvmIoctl.GET_CLOCK.request, clock, "KVM_GET_CLOCK");
+            // Only the clock value is restored; flags such as TSC_STABLE describe this host.
+            clock.asSlice(8, CLOCK_DATA_SIZE - 8).fill((byte) 0);
+            s.put("clock", clock.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+            for (int chip = 0; chip < 3; chip++) {
+                MemorySegment c = a.allocate(IRQCHIP_SIZE, 8);
+                c.set(java.lang.foreign.ValueLayout.JAVA_INT, 0, chip);
+                Libc.ioctl(vmFd, KvmIoctl.GET_IRQCHIP.request, c, "KVM_GET_IRQCHIP " + chip);
+                s.put("irqchip" + chip, c.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+            }
+        }
+        return s.encode();
+    }
+
+    @Override
+    public void restoreState(byte[] state) {
+        StateBlob s = StateBlob.decode(StateBlob.Kind.VM, state);
+        try (Arena a = Arena.ofConfined()) {
+            Libc.ioctl(vmFd, KvmIoctl.SET_PIT2.request, copy(a, s.get("pit2", PIT_STATE2_SIZE)), "KVM_SET_PIT2");
+            Libc.ioctl(vmFd, KvmIoctl.SET_CLOCK.request, copy(a, s.get("clock", CLOCK_DATA_SIZE)), "KVM_SET_CLOCK");
+            for (int chip = 0; chip < 3; chip++) {
+                byte[] c = s.get("irqchip" + chip, IRQCHIP_SIZE);
+                if (java.nio.ByteBuffer.wrap(c).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt(0) != chip) {
+                    throw new dev.ignition.IgnitionException("KVM VM state: irqchip record " + chip + " is corrupt");
+                }
+                Libc.ioctl(vmFd, KvmIoctl.SET_IRQCHIP.request, copy(a, c), "KVM_SET_IRQCHIP " + chip);
+            }
+        }
+    }
+
+    private static MemorySegment copy(Arena a, byte[] bytes) {
+        MemorySegment m = a.allocate(bytes.length, 8);
+        MemorySegment.copy(bytes, 0, m, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, bytes.length);
+        return m;
+    }
+
     @Override
     public void close() {
         synchronized (lifecycle) {

@@ -25,6 +25,28 @@ public interface HypervisorVm extends AutoCloseable {
      */
     long[] fetchDirtyPages(int regionIndex);
 
+    /**
+     * Captures the VM-wide state that is not in guest memory or a vCPU (interrupt controller,
+     * clocks) as a backend-defined, versioned blob. Every vCPU must be stopped.
+     *
+     * @throws UnsupportedOperationException if the backend cannot snapshot
+     */
+    default byte[] captureState() {
+        throw new UnsupportedOperationException(getClass().getName() + " cannot capture VM state");
+    }
+
+    /**
+     * Restores a blob from {@link #captureState()} into a fresh VM created over the restored
+     * memory. Order (the strictest backend's, Hypervisor.framework's): create every vCPU in index
+     * order, then call this, then {@link Vcpu#restoreState(byte[])} on each vCPU's thread, then
+     * run.
+     *
+     * @throws UnsupportedOperationException if the backend cannot snapshot
+     */
+    default void restoreState(byte[] state) {
+        throw new UnsupportedOperationException(getClass().getName() + " cannot restore VM state");
+    }
+
     /** Releases every native resource. Idempotent; vCPUs must have been closed first. */
     @Override
     void close();

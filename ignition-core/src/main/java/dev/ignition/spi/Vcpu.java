@@ -22,6 +22,29 @@ public interface Vcpu extends AutoCloseable {
      */
     void requestExit();
 
+    /**
+     * Captures this vCPU's complete register state as a backend-defined, versioned blob for a
+     * snapshot. Call on the owning thread while the vCPU is stopped (not inside {@link #run()})
+     * and with no MMIO or port read pending.
+     *
+     * @throws UnsupportedOperationException if the backend cannot snapshot vCPUs
+     */
+    default byte[] captureState() {
+        throw new UnsupportedOperationException(getClass().getName() + " cannot capture vCPU state");
+    }
+
+    /**
+     * Restores a blob from {@link #captureState()} of the vCPU with the same index, on the owning
+     * thread, before this vCPU first runs. Backends document any required order with
+     * {@link HypervisorVm#restoreState(byte[])}. A malformed blob is rejected with an exception
+     * before anything is applied.
+     *
+     * @throws UnsupportedOperationException if the backend cannot snapshot vCPUs
+     */
+    default void restoreState(byte[] state) {
+        throw new UnsupportedOperationException(getClass().getName() + " cannot restore vCPU state");
+    }
+
     @Override
     void close();
 }

@@ -151,6 +151,10 @@ public final class Arm64DeviceTree {
         f.beginNode("intc@" + Long.toHexString(g.distBase()));
         f.propertyString("compatible", "arm,gic-v3");
         f.propertyU32("#interrupt-cells", 3);
+        // Interrupt providers carry #address-cells (dtc checks it; QEMU's virt GICv3 does the same).
+        f.propertyU32("#address-cells", 2);
+        f.propertyU32("#size-cells", 2);
+        f.property("ranges");
         f.property("interrupt-controller");
         f.propertyU32("#redistributor-regions", 1);
         f.propertyU64("reg", g.distBase(), g.distSize(), g.redistBase(), g.redistSize());

@@ -62,6 +62,8 @@ public final class HvfVcpu implements Vcpu {
     private volatile boolean running;
     private volatile boolean closed;
     private boolean warnedVtimer;
+    private boolean ranOnce;
+    private boolean restored;
 
     HvfVcpu(HvfVm vm, int index, BootState.Arm64 boot) {
         this.vm = vm;
@@ -144,6 +146,10 @@ public final class HvfVcpu implements Vcpu {
         checkOwner();
         if (pendingRead != null) {
             throw new IllegalStateException("answer the pending MMIO read with completeRead before running again");
+        }
+        if (!ranOnce) {
+            vm.awaitAllRestored(index);
+            ranOnce = true;
         }
         vm.markRan();
         while (true) {
@@ -418,6 +424,9 @@ public final class HvfVcpu implements Vcpu {
     public void restoreState(byte[] state) {
         checkOwner();
         HvfState.Vcpu s = HvfState.Vcpu.decode(state);
+        if (ranOnce) {
+            throw new IllegalStateException("vCPU " + index + " has already run; restore state into a fresh VM");
+        }
         if (!vm.stateRestored()) {
             throw new IllegalStateException("restore the VM state (GIC) before the vCPU states");
         }
@@ -470,6 +479,10 @@ public final class HvfVcpu implements Vcpu {
         }
         // 6. PSCI power state.
         vm.setPower(index, s.power(), s.pendingEntry(), s.pendingContext());
+        if (!restored) {
+            restored = true;
+            vm.vcpuRestored();
+        }
     }
 
     @Override

@@ -62,6 +62,7 @@ public final class HvfVm implements HypervisorVm {
     private final long[] pendingContext;
     private final ReentrantLock simdScratchLock = new ReentrantLock();
     private int nextIndex;
+    private int restoredVcpus;
     private int mappedRegions;
     private volatile long vtimerOffset;
     private volatile boolean stateRestored;
@@ -80,10 +81,9 @@ public final class HvfVm implements HypervisorVm {
         this.regions = memory.regions();
         this.onClose = onClose;
         int n = config.vcpus();
-        int maxVcpus = Math.min(Arm64Layout.MAX_VCPUS, hv.maxVcpuCount());
-        if (n > maxVcpus) {
-            throw new IllegalArgumentException("this Mac's Hypervisor.framework allows at most " + maxVcpus
-                    + " vCPUs per VM; asked for " + n);
+        if (n > Arm64Layout.MAX_VCPUS) {
+            throw new IllegalArgumentException("Ignition's arm64 layout holds at most " + Arm64Layout.MAX_VCPUS
+                    + " vCPUs; asked for " + n);
         }
         if (memory.pageSize() % PAGE != 0) {
             throw new IllegalArgumentException("guest memory page size must be a multiple of 16 KiB on Apple "
@@ -119,6 +119,11 @@ public final class HvfVm implements HypervisorVm {
         hv.vmCreate(ipaChanged ? ipaBits : 0);
         boolean ok = false;
         try {
+            int maxVcpus = hv.maxVcpuCount();
+            if (n > maxVcpus) {
+                throw new IllegalArgumentException("this Mac's Hypervisor.framework allows at most " + maxVcpus
+                        + " vCPUs per VM; asked for " + n);
+            }
             gic = hv.gicParams();
             checkGic(gic, n);
             hv.gicCreate(Arm64Layout.GIC_DIST_BASE, Arm64Layout.GIC_REDIST_BASE);
@@ -525,6 +530,45 @@ public final class HvfVm implements HypervisorVm {
             vtimerOffset = hv.machAbsoluteTime() - vm.guestCounter();
             hv.gicSetState(vm.gic());
             stateRestored = true;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** A vCPU finished {@link Vcpu#restoreState}. */
+    void vcpuRestored() {
+        lock.lock();
+        try {
+            restoredVcpus++;
+            changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * After a VM restore, holds a vCPU's first run until every vCPU has restored its registers:
+     * the SIMD restore stub borrows guest RAM, and no guest code may run meanwhile.
+     */
+    void awaitAllRestored(int index) {
+        if (!stateRestored) {
+            return;
+        }
+        lock.lock();
+        try {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(CREATE_ORDER_TIMEOUT_SECONDS);
+            while (restoredVcpus < config.vcpus()) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    throw new IllegalStateException("vCPU " + index + " waited " + CREATE_ORDER_TIMEOUT_SECONDS
+                            + " s for the other vCPUs to restore their state (" + restoredVcpus + " of "
+                            + config.vcpus() + " done); restore every vCPU before running any");
+                }
+                changed.awaitNanos(left);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for vCPU restores", e);
         } finally {
             lock.unlock();
         }

@@ -468,7 +468,10 @@ public final class NativeHvfLayer implements HvfLayer {
                 throw rethrow(t);
             }
         }
-        return Math.multiplyHigh(ticks, timebaseNumer) == 0 ? ticks * timebaseNumer / timebaseDenom
-                : (long) ((double) ticks * timebaseNumer / timebaseDenom);
+        try {
+            return Math.multiplyExact(ticks, timebaseNumer) / timebaseDenom;
+        } catch (ArithmeticException overflow) {
+            return (long) ((double) ticks * timebaseNumer / timebaseDenom);
+        }
     }
 }

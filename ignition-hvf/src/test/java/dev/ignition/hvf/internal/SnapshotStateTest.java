@@ -191,4 +191,52 @@ class SnapshotStateTest {
             }
         }
     }
+
+    @Test
+    void noVcpuRunsUntilEveryVcpuHasRestored() throws Exception {
+        FakeHvf a = new FakeHvf();
+        byte[] vmBlob;
+        byte[] blob0;
+        byte[] blob1;
+        try (GuestMemory mem = TestVms.memory(TestVms.RAM_SIZE)) {
+            HvfVm vm = TestVms.vm(a, mem, 2, false);
+            Vcpu c0 = vm.createVcpu(0, TestVms.boot());
+            java.util.concurrent.ExecutorService t1 = java.util.concurrent.Executors.newSingleThreadExecutor();
+            Vcpu c1 = t1.submit(() -> vm.createVcpu(1, TestVms.boot())).get();
+            vmBlob = vm.captureState();
+            blob0 = c0.captureState();
+            blob1 = t1.submit(c1::captureState).get();
+            t1.submit(c1::close).get();
+            t1.shutdown();
+            c0.close();
+            vm.close();
+        }
+        FakeHvf b = new FakeHvf();
+        try (GuestMemory mem = TestVms.memory(TestVms.RAM_SIZE)) {
+            HvfVm vm = TestVms.vm(b, mem, 2, false);
+            Vcpu c0 = vm.createVcpu(0, TestVms.boot());
+            java.util.concurrent.ExecutorService t1 = java.util.concurrent.Executors.newSingleThreadExecutor();
+            Vcpu c1 = t1.submit(() -> vm.createVcpu(1, TestVms.boot())).get();
+            vm.restoreState(vmBlob);
+            c0.restoreState(blob0);
+            long[] restoredAt = new long[1];
+            java.util.concurrent.Future<?> late = t1.submit(() -> {
+                Thread.sleep(200);
+                restoredAt[0] = System.nanoTime();
+                c1.restoreState(blob1);
+                return null;
+            });
+            b.script(0, c -> { c.x(0, dev.ignition.internal.arm64.Psci.SYSTEM_OFF); return FakeHvf.exception(TestVms.hvc(0), 0); });
+            dev.ignition.spi.VcpuExit e = c0.run();
+            long ranAt = System.nanoTime();
+            late.get();
+            assertThat(e).isInstanceOf(dev.ignition.spi.VcpuExit.Shutdown.class);
+            assertThat(ranAt).isGreaterThan(restoredAt[0]);
+            assertThatThrownBy(() -> c0.restoreState(blob0)).hasMessageContaining("already run");
+            t1.submit(c1::close).get();
+            t1.shutdown();
+            c0.close();
+            vm.close();
+        }
+    }
 }

@@ -21,6 +21,7 @@ public final class Arm64Regs {
     public static final int MIDR_EL1 = 0xc000;
     public static final int MPIDR_EL1 = 0xc005;
     public static final int ID_AA64PFR0_EL1 = 0xc020;
+    public static final int ID_AA64PFR1_EL1 = 0xc021;
     public static final int ID_AA64MMFR0_EL1 = 0xc038;
     public static final int SCTLR_EL1 = 0xc080;
     public static final int CPACR_EL1 = 0xc082;

@@ -79,6 +79,11 @@ public final class HvfVcpu implements Vcpu {
                 // Advertise the GICv3 system-register interface, as QEMU does with a GICv3.
                 hv.setSysReg(handle, Arm64Regs.ID_AA64PFR0_EL1, pfr0 | 1L << 24);
             }
+            long pfr1 = hv.getSysReg(handle, Arm64Regs.ID_AA64PFR1_EL1);
+            if (((pfr1 >>> 24) & 0xf) != 0) {
+                // Hide SME (M4 and later): its streaming state (Z/P/ZA) is not in our snapshots.
+                hv.setSysReg(handle, Arm64Regs.ID_AA64PFR1_EL1, pfr1 & ~(0xfL << 24));
+            }
             if (vm.ipaChanged()) {
                 long mmfr0 = hv.getSysReg(handle, Arm64Regs.ID_AA64MMFR0_EL1);
                 hv.setSysReg(handle, Arm64Regs.ID_AA64MMFR0_EL1, (mmfr0 & ~0xfL) | HvfVm.parangeField(vm.ipaBits()));

@@ -211,6 +211,7 @@ class FakeHvf implements HvfLayer {
             }
         }
         c.sys.put(Arm64Regs.ID_AA64PFR0_EL1, 0x11L);
+        c.sys.put(Arm64Regs.ID_AA64PFR1_EL1, 0x0100_0020L); // SME field = 1, as on an M4
         Deque<Function<Cpu, Exit>> pending = pendingScripts.remove(h);
         if (pending != null) {
             c.script.addAll(pending);

@@ -55,6 +55,7 @@ class HvfVcpuTest {
         assertThat(c0().reg(Arm64Regs.CPSR)).isEqualTo(0x3c5);
         assertThat(c0().sys.get(Arm64Regs.MPIDR_EL1)).isZero();
         assertThat((c0().sys.get(Arm64Regs.ID_AA64PFR0_EL1) >> 24) & 0xf).as("GIC field").isEqualTo(1);
+        assertThat(c0().sys.get(Arm64Regs.ID_AA64PFR1_EL1)).as("SME hidden, rest kept").isEqualTo(0x20L);
         assertThat(fake.calls).contains("vtimer_offset(0)");
     }
 

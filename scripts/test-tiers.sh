@@ -42,15 +42,25 @@ run_unit() {
   return $rc
 }
 
+# Modules with kvm-tagged tests, and the JUnit console launcher matching junit.version in pom.xml.
+KVM_MODULES=(ignition-kvm ignition-snapshot ignition-examples)
+JUNIT_CONSOLE=org.junit.platform:junit-platform-console-standalone:1.14.4
+
+prepare_kvm_tier() { # on the host: compiled tests, their class paths, the launcher
+  "${MVN[@]}" -q -o dependency:copy -Dartifact=$JUNIT_CONSOLE -DoutputDirectory="$ROOT/target/junit-console" \
+    -Dmdep.stripVersion=true -N >/dev/null
+  local modules; modules=$(IFS=,; echo "${KVM_MODULES[*]}")
+  "${MVN[@]}" -q -o test-compile dependency:build-classpath -Dmdep.outputFile=target/test.classpath \
+    -Dmdep.includeScope=test -pl "$modules" -am >/dev/null
+}
+
 run_kvm_nested() {
   local runner=$1 log="$LOG_DIR/kvm-nested.log" rc=0
   echo "== kvm tier inside $runner (this host's /dev/kvm is not usable)" >&2
-  IGNITION_REQUIRE_BACKENDS=kvm "$runner" --mem 6144 -- \
-    "$(printf '%q ' "${MVN[@]}")" -o test -Dignition.groups=kvm -Dsurefire.failIfNoSpecifiedTests=false \
-    2>&1 | tee "$log" | grep -E 'Tests run:|FAIL|ERROR|BUILD|nested-kvm' || true
-  grep -q 'BUILD SUCCESS' "$log" || rc=1
-  local line; line=$(summarize "$log" kvm); echo "$line"
-  case "$line" in "kvm: 0 passed"*) echo "kvm tier ran no test" >&2; rc=1;; esac
+  prepare_kvm_tier
+  IGNITION_REQUIRE_BACKENDS=kvm "$runner" --mem 6144 --timeout 3000 -- \
+    "$ROOT/scripts/kvm-tier.sh" "${KVM_MODULES[@]}" 2>&1 | tee "$log" || rc=1
+  grep -q '^kvm: [1-9][0-9]* passed, 0 failed' "$log" || rc=1
   return $rc
 }
 
@@ -68,7 +78,7 @@ case "$ONLY" in
     ;;
   kvm)
     if host_kvm_usable; then
-      IGNITION_REQUIRE_BACKENDS=kvm "${MVN[@]}" test -Dignition.groups=kvm || status=1
+      IGNITION_REQUIRE_BACKENDS=kvm "${MVN[@]}" verify -Dignition.groups=kvm || status=1
     else
       runner=$(nested_runner) || { echo "no usable /dev/kvm and no nested-KVM runner" >&2; exit 1; }
       run_kvm_nested "$runner" || status=1

@@ -455,6 +455,16 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
     }
 
     @Override
+    public void resetDirtyTracking() {
+        for (int r = 0; r < memory.regions().size(); r++) {
+            if (tracksDirty) {
+                hvVm.fetchDirtyPages(r);
+            }
+            memory.drainHostDirty(r);
+        }
+    }
+
+    @Override
     public Captured capture() {
         pause();
         if (state() != VmState.PAUSED) {

@@ -24,7 +24,8 @@ class ReadmeExampleTest {
 
     /** Wraps the README's first Java block in a class: imports stay on top, the rest becomes run(). */
     static String readmeSnippetAsClass() throws IOException {
-        String readme = Files.readString(Path.of("..", "README.md"));
+        Path readmePath = Files.exists(Path.of("README.md")) ? Path.of("README.md") : Path.of("..", "README.md");
+        String readme = Files.readString(readmePath);
         Matcher m = JAVA_BLOCK.matcher(readme);
         assertThat(m.find()).as("README has a ```java block").isTrue();
         List<String> imports = new ArrayList<>();

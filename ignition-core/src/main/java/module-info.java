@@ -19,6 +19,7 @@ module dev.ignition.core {
     // Shared native plumbing for the backends and the snapshot store only.
     exports dev.ignition.internal.posix to dev.ignition.kvm, dev.ignition.hvf, dev.ignition.snapshot;
     exports dev.ignition.internal.x86 to dev.ignition.kvm;
+    exports dev.ignition.internal.vm to dev.ignition.snapshot;
 
     uses dev.ignition.spi.HypervisorProvider;
 }

@@ -1,5 +1,7 @@
 package dev.ignition;
 
+import org.jspecify.annotations.Nullable;
+
 /** Why a VM stopped running. */
 public sealed interface VmExit {
     /** The guest asked to exit with a code (the exit device, see {@code dev.ignition.guest}). */
@@ -15,5 +17,5 @@ public sealed interface VmExit {
     record Stopped() implements VmExit {}
 
     /** The hypervisor or a device failed; the VM cannot continue. */
-    record Failed(String reason, Throwable cause) implements VmExit {}
+    record Failed(String reason, @Nullable Throwable cause) implements VmExit {}
 }

@@ -12,8 +12,10 @@ import java.util.Objects;
  * @param code the machine code
  * @param loadAddress guest-physical load address (at least 1 MiB)
  * @param entryAddress where the vCPU starts
+ * @param requiredMemory the least guest RAM it needs (code, stack and any data it touches)
  */
-public record FreestandingGuest(String name, byte[] code, long loadAddress, long entryAddress) implements Guest {
+public record FreestandingGuest(String name, byte[] code, long loadAddress, long entryAddress, long requiredMemory)
+        implements Guest {
     public FreestandingGuest {
         Objects.requireNonNull(name, "name");
         code = code.clone();
@@ -27,7 +29,7 @@ public record FreestandingGuest(String name, byte[] code, long loadAddress, long
     @Override
     public boolean equals(Object o) {
         return o instanceof FreestandingGuest g && g.name.equals(name) && Arrays.equals(g.code, code)
-                && g.loadAddress == loadAddress && g.entryAddress == entryAddress;
+                && g.loadAddress == loadAddress && g.entryAddress == entryAddress && g.requiredMemory == requiredMemory;
     }
 
     @Override

@@ -25,6 +25,19 @@ public interface HypervisorVm extends AutoCloseable {
      */
     long[] fetchDirtyPages(int regionIndex);
 
+    /**
+     * VM-wide hypervisor state (interrupt controllers, timers, clocks) as an opaque, versioned
+     * blob; the vCPUs are paused. Device models are captured by the VMM, not here.
+     */
+    default byte[] captureState() {
+        throw new UnsupportedOperationException(getClass().getName() + " cannot capture VM state");
+    }
+
+    /** Restores a blob from {@link #captureState()}, after the vCPUs' states were restored. */
+    default void restoreState(byte[] state) {
+        throw new UnsupportedOperationException(getClass().getName() + " cannot restore VM state");
+    }
+
     /** Releases every native resource. Idempotent; vCPUs must have been closed first. */
     @Override
     void close();

@@ -22,6 +22,34 @@ public interface Vcpu extends AutoCloseable {
      */
     void requestExit();
 
+    /**
+     * True while the last exit is one of several an instruction needs (string port I/O): the
+     * VMM calls {@link #run()} again before pausing.
+     */
+    default boolean midInstruction() {
+        return false;
+    }
+
+    /**
+     * Completes any exit the hypervisor has not finished yet (KVM finishes port and MMIO reads on
+     * the next entry) without running guest code, so that captured state is exact. Called on the
+     * vCPU's thread while the VM is paused.
+     */
+    default void settle() {}
+
+    /**
+     * The vCPU's complete architectural state as an opaque, versioned blob. Called on the vCPU's
+     * thread while the VM is paused and settled.
+     */
+    default byte[] captureState() {
+        throw new UnsupportedOperationException(getClass().getName() + " cannot capture vCPU state");
+    }
+
+    /** Restores a blob from {@link #captureState()}; called on the vCPU's thread before it runs. */
+    default void restoreState(byte[] state) {
+        throw new UnsupportedOperationException(getClass().getName() + " cannot restore vCPU state");
+    }
+
     @Override
     void close();
 }

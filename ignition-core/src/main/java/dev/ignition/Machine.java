@@ -1,0 +1,527 @@
+package dev.ignition;
+
+import dev.ignition.device.Device;
+import dev.ignition.device.DeviceContext;
+import dev.ignition.device.InterruptLine;
+import dev.ignition.guest.FreestandingGuest;
+import dev.ignition.guest.Guest;
+import dev.ignition.internal.device.BootTimer;
+import dev.ignition.internal.device.DeviceBus;
+import dev.ignition.internal.device.ExitDevice;
+import dev.ignition.internal.device.ResetPort;
+import dev.ignition.internal.device.SerialIo;
+import dev.ignition.internal.device.Uart16550;
+import dev.ignition.internal.vm.GuestRam;
+import dev.ignition.internal.vm.MachineInternals;
+import dev.ignition.internal.vm.VcpuLoop;
+import dev.ignition.internal.x86.LongModeSetup;
+import dev.ignition.internal.x86.X86Layout;
+import dev.ignition.memory.GuestMemory;
+import dev.ignition.spi.Architecture;
+import dev.ignition.spi.BootState;
+import dev.ignition.spi.HypervisorProvider;
+import dev.ignition.spi.HypervisorVm;
+import dev.ignition.spi.VmConfig;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** The {@link VirtualMachine} implementation: owns memory, the backend VM, devices and vCPU threads. */
+final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
+    private static final Logger LOG = LoggerFactory.getLogger(Machine.class);
+    private static final Duration THREAD_JOIN_TIMEOUT = Duration.ofSeconds(10);
+
+    private final String backendName;
+    private final GuestMemory memory;
+    private final HypervisorVm hvVm;
+    private final DeviceBus bus;
+    private final Console console;
+    private final BootTimer bootTimer;
+    private final BootState boot;
+    private final int vcpuCount;
+    private final List<VcpuLoop> loops = new ArrayList<>();
+    private final CompletableFuture<VmExit> exit = new CompletableFuture<>();
+    private final Object lock = new Object();
+    private VmState state = VmState.CREATED;
+    private boolean paused;
+    private int parked;
+    private volatile long startNanos;
+    private final boolean tracksDirty;
+    /** Set when restoring: states to load before the first instruction runs. */
+    private final @Nullable List<byte[]> vcpuStates;
+    private final byte @Nullable [] vmState;
+
+    private Machine(String backendName, GuestMemory memory, HypervisorVm hvVm, DeviceBus bus, Console console,
+            BootTimer bootTimer, BootState boot, int vcpuCount, boolean tracksDirty,
+            @Nullable List<byte[]> vcpuStates, byte @Nullable [] vmState) {
+        this.tracksDirty = tracksDirty;
+        this.vcpuStates = vcpuStates;
+        this.vmState = vmState;
+        this.backendName = backendName;
+        this.memory = memory;
+        this.hvVm = hvVm;
+        this.bus = bus;
+        this.console = console;
+        this.bootTimer = bootTimer;
+        this.boot = boot;
+        this.vcpuCount = vcpuCount;
+    }
+
+    /** Built-in devices claim these; user devices must not overlap them. */
+    static void validateDevices(List<Device> userDevices, List<String> problems) {
+        List<Device> all = new ArrayList<>(builtInDevices(new Console(List.of(), List.of()), code -> {}, () -> {}));
+        all.addAll(userDevices);
+        DeviceBus.validate(all, problems);
+    }
+
+    private static List<Device> builtInDevices(Console console, java.util.function.IntConsumer onExit, Runnable onReset) {
+        SerialIo io = new SerialIo() {
+            @Override
+            public void emit(byte[] bytes, int off, int len) {
+                console.emit(bytes, off, len);
+            }
+
+            @Override
+            public int pollInput() {
+                return console.pollInput();
+            }
+
+            @Override
+            public void onInput(Runnable callback) {
+                console.onInput(callback);
+            }
+        };
+        return List.of(new Uart16550(Uart16550.COM1_PORT, Uart16550.COM1_IRQ, io),
+                new BootTimer(X86Layout.BOOT_TIMER_ADDR), new ExitDevice(onExit), new ResetPort(onReset));
+    }
+
+    static VirtualMachine create(VirtualMachine.Builder b) {
+        HypervisorProvider provider = Backends.select(b.backend);
+        VmImage image = b.image;
+        Guest guest = b.guest;
+        if (provider.architecture() != Architecture.X86_64 && guest instanceof FreestandingGuest) {
+            throw new InvalidVmSpecException(List.of("freestanding guests are x86_64 code, but backend '"
+                    + provider.name() + "' runs " + provider.architecture() + " guests"));
+        }
+        GuestMemory memory = image != null ? image.takeMemory() : GuestRam.allocateX86(b.memoryBytes);
+        HypervisorVm hvVm = null;
+        try {
+            if (image != null && memory.size() != image.memoryBytes()) {
+                throw new SnapshotMismatchException("the image's memory maps " + memory.size()
+                        + " bytes but it records " + image.memoryBytes());
+            }
+            // A restored vCPU's registers come from its state; the boot state is only a placeholder.
+            BootState boot = image != null ? new BootState.X86LongMode(0, 0, 0, 0, 0, 0)
+                    : load(java.util.Objects.requireNonNull(guest), memory);
+            hvVm = provider.createVm(new VmConfig(memory, b.vcpus, b.trackDirtyPages));
+            Console console = new Console(b.consoleOutputs, b.consoleListeners);
+            DeviceBus bus = new DeviceBus();
+            Machine[] self = new Machine[1];
+            for (Device d : builtInDevices(console,
+                    code -> self[0].finish(new VmExit.GuestExit(code)),
+                    () -> self[0].finish(new VmExit.Reset()))) {
+                bus.add(d);
+            }
+            for (Device d : b.devices) {
+                bus.add(d);
+            }
+            BootTimer timer = (BootTimer) bus.devices().stream().filter(d -> d instanceof BootTimer).findFirst().orElseThrow();
+            Machine m = new Machine(provider.name(), memory, hvVm, bus, console, timer, boot, b.vcpus,
+                    b.trackDirtyPages, image != null ? image.vcpuStates() : null, image != null ? image.vmState() : null);
+            self[0] = m;
+            DeviceContext ctx = m.deviceContext();
+            for (Device d : bus.devices()) {
+                d.attach(ctx);
+            }
+            if (image != null) {
+                restoreDevices(bus, image.deviceStates());
+            }
+            return m;
+        } catch (RuntimeException e) {
+            if (hvVm != null) {
+                hvVm.close();
+            }
+            memory.close();
+            throw e;
+        }
+    }
+
+    /** Checks an image against what the builder asked for; fills in memory and vCPUs from it. */
+    static void validateImage(VirtualMachine.Builder b, List<String> problems) {
+        VmImage img = java.util.Objects.requireNonNull(b.image);
+        List<String> mismatch = new ArrayList<>();
+        if (b.memorySet && b.memoryBytes != img.memoryBytes()) {
+            mismatch.add("the snapshot has " + (img.memoryBytes() >> 20) + " MiB of memory, the builder asks for "
+                    + (b.memoryBytes >> 20) + " MiB");
+        }
+        if (b.vcpusSet && b.vcpus != img.vcpuStates().size()) {
+            mismatch.add("the snapshot has " + img.vcpuStates().size() + " vCPUs, the builder asks for " + b.vcpus);
+        }
+        if (b.backend != null && !b.backend.equals(img.backend())) {
+            mismatch.add("the snapshot was taken with backend '" + img.backend() + "', the builder asks for '"
+                    + b.backend + "'");
+        }
+        if (!mismatch.isEmpty()) {
+            throw new SnapshotMismatchException("cannot restore: " + String.join("; ", mismatch));
+        }
+        b.memoryBytes = img.memoryBytes();
+        b.vcpus = img.vcpuStates().size();
+        b.backend = img.backend();
+    }
+
+    private static void restoreDevices(DeviceBus bus, java.util.Map<String, byte[]> states) {
+        java.util.Set<String> unused = new java.util.HashSet<>(states.keySet());
+        for (Device d : bus.devices()) {
+            byte[] st = states.get(d.name());
+            unused.remove(d.name());
+            if (st == null) {
+                if (d.saveState().length > 0) {
+                    throw new SnapshotMismatchException("the snapshot has no state for device '" + d.name() + "'");
+                }
+                continue;
+            }
+            try {
+                d.restoreState(st);
+            } catch (RuntimeException e) {
+                throw new SnapshotMismatchException("device '" + d.name() + "' rejected its snapshot state: "
+                        + e.getMessage());
+            }
+        }
+        if (!unused.isEmpty()) {
+            throw new SnapshotMismatchException("the snapshot has state for devices this VM lacks: " + unused);
+        }
+    }
+
+    private static BootState load(Guest guest, GuestMemory memory) {
+        return switch (guest) {
+            case FreestandingGuest g -> {
+                if (g.loadAddress() < X86Layout.HIMEM_START || !memory.contains(g.loadAddress(), g.code().length)
+                        || !memory.contains(0, g.requiredMemory())) {
+                    throw new InvalidVmSpecException(List.of("guest '" + g.name() + "' needs "
+                            + (g.requiredMemory() >> 10) + " KiB of RAM and its " + g.code().length
+                            + " bytes of code at 0x" + Long.toHexString(g.loadAddress())
+                            + " above 1 MiB; the VM has " + (memory.size() >> 10) + " KiB"));
+                }
+                memory.write(g.loadAddress(), g.code());
+                yield LongModeSetup.write(memory, g.entryAddress(), 0);
+            }
+        };
+    }
+
+    private DeviceContext deviceContext() {
+        return new DeviceContext() {
+            @Override
+            public GuestMemory memory() {
+                return memory;
+            }
+
+            @Override
+            public InterruptLine interruptLine(int irq) {
+                return high -> hvVm.setIrqLine(irq, high);
+            }
+
+            @Override
+            public long nanosSinceStart() {
+                return System.nanoTime() - startNanos;
+            }
+        };
+    }
+
+    @Override
+    public void start() {
+        synchronized (lock) {
+            if (state != VmState.CREATED) {
+                if (state == VmState.CLOSED) {
+                    throw new IllegalVmStateException("start", state);
+                }
+                return;
+            }
+            startNanos = System.nanoTime();
+            for (int i = 0; i < vcpuCount; i++) {
+                loops.add(new VcpuLoop(i, hvVm, boot, bus, this, vcpuStates != null ? vcpuStates.get(i) : null));
+            }
+            state = VmState.RUNNING;
+        }
+        for (VcpuLoop l : loops) {
+            l.start();
+        }
+        for (VcpuLoop l : loops) {
+            l.awaitCreated();
+        }
+        Optional<VmExit> early = exit();
+        if (early.isPresent() && early.get() instanceof VmExit.Failed f && loops.stream().anyMatch(VcpuLoop::failedToCreate)) {
+            loops.forEach(VcpuLoop::release);
+            if (f.cause() instanceof IgnitionException ie) {
+                throw ie;
+            }
+            throw new IgnitionException("could not start the VM: " + f.reason(), f.cause());
+        }
+        if (vmState != null) {
+            try {
+                hvVm.restoreState(vmState); // after the vCPUs, before any of them runs
+            } catch (RuntimeException e) {
+                finish(new VmExit.Failed("restoring the VM state failed: " + e.getMessage(), e));
+                loops.forEach(VcpuLoop::release);
+                throw e;
+            }
+        }
+        loops.forEach(VcpuLoop::release);
+    }
+
+    @Override
+    public void pause() {
+        synchronized (lock) {
+            if (state == VmState.PAUSED || state == VmState.EXITED) {
+                return;
+            }
+            if (state != VmState.RUNNING) {
+                throw new IllegalVmStateException("pause", state);
+            }
+            paused = true;
+            loops.forEach(VcpuLoop::kick);
+            while (parked < liveLoops() && !exit.isDone()) {
+                waitOnLock();
+            }
+            if (!exit.isDone()) {
+                state = VmState.PAUSED;
+            }
+        }
+    }
+
+    @Override
+    public void resume() {
+        synchronized (lock) {
+            if (state == VmState.RUNNING) {
+                return;
+            }
+            if (state != VmState.PAUSED) {
+                throw new IllegalVmStateException("resume", state);
+            }
+            paused = false;
+            state = VmState.RUNNING;
+            lock.notifyAll();
+        }
+    }
+
+    @Override
+    public VmState state() {
+        synchronized (lock) {
+            return state;
+        }
+    }
+
+    @Override
+    public Optional<VmExit> awaitExit(Duration timeout) {
+        try {
+            return Optional.of(exit.get(timeout.toNanos(), TimeUnit.NANOSECONDS));
+        } catch (TimeoutException e) {
+            return Optional.empty();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IgnitionException("interrupted while waiting for the VM to exit", e);
+        } catch (ExecutionException e) {
+            throw new IgnitionException("VM exit future failed", e.getCause());
+        }
+    }
+
+    @Override
+    public Optional<VmExit> exit() {
+        return Optional.ofNullable(exit.getNow(null));
+    }
+
+    @Override
+    public Console console() {
+        return console;
+    }
+
+    @Override
+    public GuestMemory memory() {
+        return memory;
+    }
+
+    @Override
+    public Optional<Duration> bootTime() {
+        long n = bootTimer.bootNanos();
+        return n < 0 ? Optional.empty() : Optional.of(Duration.ofNanos(n));
+    }
+
+    /** Device and bus access for tests in this package. */
+    DeviceBus bus() {
+        return bus;
+    }
+
+    @Override
+    public void close() {
+        synchronized (lock) {
+            if (state == VmState.CLOSED) {
+                return;
+            }
+        }
+        finish(new VmExit.Stopped());
+        for (VcpuLoop l : loops) {
+            if (!l.join(THREAD_JOIN_TIMEOUT)) {
+                LOG.error("vCPU thread {} did not stop within {}; leaking it", l.index(), THREAD_JOIN_TIMEOUT);
+            }
+        }
+        RuntimeException failure = null;
+        for (Device d : bus.devices()) {
+            try {
+                d.close();
+            } catch (RuntimeException e) {
+                failure = e;
+            }
+        }
+        try {
+            hvVm.close();
+        } finally {
+            memory.close();
+            synchronized (lock) {
+                state = VmState.CLOSED;
+                lock.notifyAll();
+            }
+        }
+        if (failure != null) {
+            throw new IgnitionException("a device failed to close", failure);
+        }
+    }
+
+    // ---- VcpuLoop.Host ----
+
+    @Override
+    public void finish(VmExit why) {
+        if (exit.complete(why)) {
+            synchronized (lock) {
+                if (state != VmState.CLOSED) {
+                    state = VmState.EXITED;
+                }
+                lock.notifyAll();
+            }
+            loops.forEach(VcpuLoop::kick);
+        }
+    }
+
+    @Override
+    public boolean awaitRunnable(VcpuLoop loop) {
+        synchronized (lock) {
+            if (paused && !exit.isDone()) {
+                loop.settle();
+                parked++;
+                lock.notifyAll();
+                while (paused && !exit.isDone()) {
+                    loop.runTasks();
+                    waitOnLock();
+                }
+                loop.runTasks();
+                parked--;
+            }
+            return !exit.isDone();
+        }
+    }
+
+    // ---- MachineInternals ----
+
+    @Override
+    public String backend() {
+        return backendName;
+    }
+
+    @Override
+    public int vcpuCount() {
+        return vcpuCount;
+    }
+
+    @Override
+    public boolean tracksDirtyPages() {
+        return tracksDirty;
+    }
+
+    @Override
+    public Captured capture() {
+        pause();
+        if (state() != VmState.PAUSED) {
+            throw new IllegalVmStateException("snapshot", state());
+        }
+        List<java.util.concurrent.CompletableFuture<byte[]>> futures = new ArrayList<>();
+        synchronized (lock) {
+            for (VcpuLoop l : loops) {
+                futures.add(l.submit(dev.ignition.spi.Vcpu::captureState));
+            }
+            lock.notifyAll();
+        }
+        List<byte[]> vcpus = new ArrayList<>();
+        for (var f : futures) {
+            try {
+                vcpus.add(f.get());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IgnitionException("interrupted while capturing vCPU state", e);
+            } catch (ExecutionException e) {
+                throw new IgnitionException("capturing vCPU state failed: " + e.getCause().getMessage(), e.getCause());
+            }
+        }
+        // Devices before the hypervisor: a device could still raise an interrupt while saved.
+        java.util.Map<String, byte[]> devices = new java.util.LinkedHashMap<>();
+        for (Device d : bus.devices()) {
+            synchronized (d) {
+                byte[] st = d.saveState();
+                if (st.length > 0) {
+                    devices.put(d.name(), st);
+                }
+            }
+        }
+        byte[] vm = hvVm.captureState();
+        long[][] dirty = null;
+        if (tracksDirty) {
+            dirty = new long[memory.regions().size()][];
+            for (int r = 0; r < dirty.length; r++) {
+                long[] guest = hvVm.fetchDirtyPages(r);
+                long[] host = memory.drainHostDirty(r);
+                for (int w = 0; w < guest.length && w < host.length; w++) {
+                    guest[w] |= host[w];
+                }
+                dirty[r] = guest;
+            }
+        }
+        return new Captured(List.copyOf(vcpus), vm, devices, dirty);
+    }
+
+    @Override
+    public void vcpuStopped() {
+        synchronized (lock) {
+            lock.notifyAll();
+        }
+    }
+
+    private int liveLoops() {
+        int n = 0;
+        for (VcpuLoop l : loops) {
+            if (l.alive()) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    private void waitOnLock() {
+        try {
+            lock.wait(100);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IgnitionException("interrupted", e);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "VirtualMachine[" + backendName + ", " + (memory.size() >> 20) + " MiB, " + vcpuCount + " vCPU, " + state() + "]";
+    }
+
+}

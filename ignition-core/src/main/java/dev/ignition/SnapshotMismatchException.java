@@ -1,0 +1,15 @@
+package dev.ignition;
+
+import java.io.Serial;
+
+/**
+ * A snapshot cannot be restored into this VM or on this host: its recorded memory layout, vCPU
+ * count, CPU features or device set differ. The message names what differs.
+ */
+public final class SnapshotMismatchException extends IgnitionException {
+    @Serial private static final long serialVersionUID = 1L;
+
+    public SnapshotMismatchException(String message) {
+        super(message);
+    }
+}

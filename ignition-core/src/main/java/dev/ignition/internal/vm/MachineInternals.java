@@ -1,0 +1,39 @@
+package dev.ignition.internal.vm;
+
+import dev.ignition.memory.GuestMemory;
+import java.util.List;
+import java.util.Map;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * What the snapshot store needs of a running VM, beyond the public API. Implemented by the
+ * core's VirtualMachine; exported only to Ignition's own modules.
+ */
+public interface MachineInternals {
+    String backend();
+
+    GuestMemory memory();
+
+    int vcpuCount();
+
+    boolean tracksDirtyPages();
+
+    /**
+     * Pauses the VM (if running) and captures every vCPU, the hypervisor and every device. The VM
+     * stays paused; the caller resumes it after writing the snapshot. When the VM tracks dirty
+     * pages, the pages written since the previous capture (by the guest and by the host) come
+     * too, and tracking restarts from now.
+     */
+    Captured capture();
+
+    /**
+     * A capture.
+     *
+     * @param vcpus one blob per vCPU
+     * @param vm the hypervisor's VM-wide state
+     * @param devices device states by name
+     * @param dirty per memory region, the dirty-page bitmap (bit j of word i = page 64i+j), or
+     *     null when the VM does not track dirty pages
+     */
+    record Captured(List<byte[]> vcpus, byte[] vm, Map<String, byte[]> devices, long @Nullable [][] dirty) {}
+}

@@ -1,0 +1,216 @@
+package dev.ignition.internal.vm;
+
+import dev.ignition.VmExit;
+import dev.ignition.internal.device.DeviceBus;
+import dev.ignition.spi.BootState;
+import dev.ignition.spi.HypervisorVm;
+import dev.ignition.spi.Vcpu;
+import dev.ignition.spi.VcpuExit;
+import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One vCPU's platform thread ({@code ignition-vcpu-N}): creates the vCPU on itself (some
+ * hypervisors bind vCPUs to their creating thread), then runs it, dispatching exits to the device
+ * bus, until the VM finishes.
+ */
+public final class VcpuLoop implements Runnable {
+    private static final Logger LOG = LoggerFactory.getLogger(VcpuLoop.class);
+
+    /** What the loop needs from its VM. */
+    public interface Host {
+        /** Ends the VM with {@code why} (the first call wins) and kicks every vCPU. */
+        void finish(VmExit why);
+
+        /**
+         * Blocks while the VM is paused, running the loop's queued tasks meanwhile; false once
+         * the VM must stop.
+         */
+        boolean awaitRunnable(VcpuLoop loop);
+
+        /** Called when this loop's thread is about to end. */
+        void vcpuStopped();
+    }
+
+    private final int index;
+    private final HypervisorVm vm;
+    private final BootState boot;
+    private final DeviceBus bus;
+    private final Host host;
+    private final Thread thread;
+    private final CountDownLatch created = new CountDownLatch(1);
+    private final CountDownLatch go = new CountDownLatch(1);
+    private volatile @Nullable Vcpu vcpu;
+    private volatile boolean failedToCreate;
+    private volatile boolean kickPending;
+    private final java.util.concurrent.ConcurrentLinkedQueue<Runnable> tasks = new java.util.concurrent.ConcurrentLinkedQueue<>();
+    private final @Nullable byte[] restoreState;
+
+    /**
+     * @param restoreState a captured vCPU state to restore before the first run, or null to boot
+     */
+    public VcpuLoop(int index, HypervisorVm vm, BootState boot, DeviceBus bus, Host host, @Nullable byte[] restoreState) {
+        this.restoreState = restoreState;
+        this.index = index;
+        this.vm = vm;
+        this.boot = boot;
+        this.bus = bus;
+        this.host = host;
+        this.thread = Thread.ofPlatform().name("ignition-vcpu-" + index).daemon(true).unstarted(this);
+    }
+
+    public int index() {
+        return index;
+    }
+
+    public void start() {
+        thread.start();
+    }
+
+    /** Waits until the vCPU exists (or failed to be created). */
+    public void awaitCreated() {
+        try {
+            created.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Lets the created vCPU start running (restores finish VM-wide state in between). */
+    public void release() {
+        go.countDown();
+    }
+
+    public boolean failedToCreate() {
+        return failedToCreate;
+    }
+
+    public boolean alive() {
+        return thread.isAlive();
+    }
+
+    /** Makes the vCPU leave the guest soon so the loop re-checks pause and stop requests. */
+    public void kick() {
+        Vcpu v = vcpu;
+        if (v != null) {
+            v.requestExit();
+        } else {
+            kickPending = true;
+        }
+    }
+
+    public boolean join(Duration timeout) {
+        if (thread.getState() == Thread.State.NEW) {
+            return true;
+        }
+        try {
+            return thread.join(timeout);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    @Override
+    public void run() {
+        Vcpu v;
+        try {
+            v = vm.createVcpu(index, boot);
+            if (restoreState != null) {
+                try {
+                    v.restoreState(restoreState);
+                } catch (RuntimeException e) {
+                    v.close();
+                    throw e;
+                }
+            }
+        } catch (RuntimeException e) {
+            failedToCreate = true;
+            host.finish(new VmExit.Failed((restoreState != null ? "restoring" : "creating") + " vCPU " + index
+                    + " failed: " + e.getMessage(), e));
+            created.countDown();
+            host.vcpuStopped();
+            return;
+        }
+        vcpu = v;
+        if (kickPending) {
+            v.requestExit();
+        }
+        created.countDown();
+        try {
+            go.await();
+            loop(v);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (RuntimeException | Error e) {
+            LOG.debug("vCPU {} failed", index, e);
+            host.finish(new VmExit.Failed("vCPU " + index + ": " + e, e));
+        } finally {
+            vcpu = null;
+            runTasks(); // fail whatever is still queued
+            try {
+                v.close();
+            } finally {
+                host.vcpuStopped();
+            }
+        }
+    }
+
+    /**
+     * Runs {@code task} on this vCPU's thread while the VM is paused (hypervisors may require
+     * vCPU calls from the creating thread) and returns its result.
+     */
+    public <T> java.util.concurrent.CompletableFuture<T> submit(java.util.function.Function<Vcpu, T> task) {
+        java.util.concurrent.CompletableFuture<T> f = new java.util.concurrent.CompletableFuture<>();
+        tasks.add(() -> {
+            Vcpu v = vcpu;
+            if (v == null) {
+                f.completeExceptionally(new IllegalStateException("vCPU " + index + " is not running"));
+                return;
+            }
+            try {
+                f.complete(task.apply(v));
+            } catch (RuntimeException e) {
+                f.completeExceptionally(e);
+            }
+        });
+        return f;
+    }
+
+    /** Called by the host on this loop's thread while parked: settles the vCPU, runs queued tasks. */
+    public void runTasks() {
+        Runnable t;
+        while ((t = tasks.poll()) != null) {
+            t.run();
+        }
+    }
+
+    /** Called by the host on this loop's thread when it parks for a pause. */
+    public void settle() {
+        Vcpu v = vcpu;
+        if (v != null) {
+            v.settle();
+        }
+    }
+
+    private void loop(Vcpu v) {
+        // An instruction needing several exits (string I/O) is finished before pausing.
+        while (v.midInstruction() || host.awaitRunnable(this)) {
+            VcpuExit exit = v.run();
+            switch (exit) {
+                case VcpuExit.PortOut o -> bus.writePort(o.port(), o.size(), o.value());
+                case VcpuExit.PortIn in -> v.completeRead(bus.readPort(in.port(), in.size()));
+                case VcpuExit.MmioWrite w -> bus.writeMmio(w.address(), w.size(), w.value());
+                case VcpuExit.MmioRead r -> v.completeRead(bus.readMmio(r.address(), r.size()));
+                case VcpuExit.Interrupted i -> { }
+                case VcpuExit.Halted h -> host.finish(new VmExit.Shutdown("vCPU " + index + " halted with no interrupt to wake it"));
+                case VcpuExit.Shutdown s -> host.finish(new VmExit.Shutdown(s.reason()));
+                case VcpuExit.Reset r -> host.finish(new VmExit.Reset());
+                case VcpuExit.Failed f -> host.finish(new VmExit.Failed("vCPU " + index + ": " + f.reason(), null));
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+package dev.ignition;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class ConsoleTest {
+    static void emit(Console c, String s) {
+        byte[] b = s.getBytes(StandardCharsets.UTF_8);
+        c.emit(b, 0, b.length);
+    }
+
+    @Test
+    void waitForConsumesThroughTheMatch() {
+        Console c = new Console(List.of(), List.of());
+        emit(c, "boot...\nlogin: ");
+        assertThat(c.waitFor("login: ", Duration.ofSeconds(1))).isEqualTo("boot...\nlogin: ");
+        emit(c, "a login: b");
+        assertThat(c.waitFor("login:", Duration.ofSeconds(1))).isEqualTo("a login:");
+        assertThatThrownBy(() -> c.waitFor("login:", Duration.ofMillis(50)))
+                .isInstanceOf(ConsoleTimeoutException.class).hasMessageContaining("last output: \" b\"");
+    }
+
+    @Test
+    void waitForSeesOutputArrivingLater() throws Exception {
+        Console c = new Console(List.of(), List.of());
+        Thread t = Thread.ofPlatform().start(() -> {
+            try {
+                Thread.sleep(50);
+            } catch (InterruptedException e) {
+                return;
+            }
+            emit(c, "ready\n");
+        });
+        assertThat(c.waitFor("ready", Duration.ofSeconds(5))).isEqualTo("ready");
+        t.join();
+    }
+
+    @Test
+    void retainsOnlyTheMostRecentOutput() {
+        Console c = new Console(List.of(), List.of());
+        byte[] chunk = new byte[64 * 1024];
+        for (int i = 0; i < 40; i++) {
+            c.emit(chunk, 0, chunk.length);
+        }
+        assertThat(c.outputBytes()).hasSizeLessThanOrEqualTo(Console.RETAINED_BYTES);
+        assertThat(c.bytesWritten()).isEqualTo(40L * chunk.length);
+    }
+
+    @Test
+    void inputIsQueuedInOrder() {
+        Console c = new Console(List.of(), List.of());
+        int[] notified = {0};
+        c.onInput(() -> notified[0]++);
+        c.write("ab");
+        assertThat(notified[0]).isEqualTo(1);
+        assertThat(c.pollInput()).isEqualTo('a');
+        assertThat(c.pollInput()).isEqualTo('b');
+        assertThat(c.pollInput()).isEqualTo(-1);
+    }
+}

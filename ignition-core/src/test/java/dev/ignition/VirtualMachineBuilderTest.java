@@ -1,0 +1,81 @@
+package dev.ignition;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.ignition.device.PortIoDevice;
+import dev.ignition.guest.TestGuests;
+import org.junit.jupiter.api.Test;
+
+class VirtualMachineBuilderTest {
+    @Test
+    void reportsEveryProblemAtOnce() {
+        assertThatThrownBy(() -> VirtualMachine.builder().memoryBytes(0).vcpus(100_000).build())
+                .isInstanceOfSatisfying(InvalidVmSpecException.class, e -> {
+                    assertThat(e.problems()).hasSize(3);
+                    assertThat(e.getMessage())
+                            .contains("memory must be positive")
+                            .contains("vCPU count must be between 1 and 254, was 100000")
+                            .contains("no guest");
+                });
+    }
+
+    @Test
+    void rejectsUnalignedAndOversizedMemoryAndTooSmallForTheGuest() {
+        assertThatThrownBy(() -> VirtualMachine.builder().memoryBytes(3 << 20).guest(TestGuests.hello()).build())
+                .hasMessageContaining("multiple of 2 MiB");
+        assertThatThrownBy(() -> VirtualMachine.builder().memoryMiB(1L << 30).guest(TestGuests.hello()).build())
+                .hasMessageContaining("at most 512 GiB");
+        assertThatThrownBy(() -> VirtualMachine.builder().memoryMiB(4).guest(TestGuests.dirtier(10_000)).build())
+                .hasMessageContaining("needs at least");
+        assertThatThrownBy(() -> VirtualMachine.builder().vcpus(0).guest(TestGuests.hello()).build())
+                .hasMessageContaining("was 0");
+    }
+
+    @Test
+    void rejectsDevicesThatOverlapBuiltInsOrEachOther() {
+        PortIoDevice onCom1 = port("mine", 0x3f8, 2);
+        assertThatThrownBy(() -> VirtualMachine.builder().guest(TestGuests.hello()).device(onCom1)
+                .device(port("a", 0x500, 4)).device(port("b", 0x502, 4)).build())
+                .isInstanceOfSatisfying(InvalidVmSpecException.class, e -> assertThat(e.problems())
+                        .containsExactly("device 'mine' ports overlap those of 'uart16550@0x3f8'",
+                                "device 'b' ports overlap those of 'a'"));
+    }
+
+    @Test
+    void withoutABackendOnTheClassPathBuildSaysSo() {
+        // ignition-core's own tests have no backend module on the class path.
+        assertThat(Backends.probeAll()).isEmpty();
+        assertThat(Backends.availability().available()).isFalse();
+        assertThatThrownBy(() -> VirtualMachine.builder().guest(TestGuests.hello()).build())
+                .isInstanceOf(BackendUnavailableException.class)
+                .hasMessageContaining("no hypervisor backend on the class path: add ignition-kvm");
+    }
+
+    static PortIoDevice port(String name, int base, int count) {
+        return new PortIoDevice() {
+            @Override
+            public String name() {
+                return name;
+            }
+
+            @Override
+            public int basePort() {
+                return base;
+            }
+
+            @Override
+            public int portCount() {
+                return count;
+            }
+
+            @Override
+            public long read(int offset, int size) {
+                return 0;
+            }
+
+            @Override
+            public void write(int offset, int size, long value) {}
+        };
+    }
+}

@@ -1,0 +1,551 @@
+package dev.ignition.kvm.internal;
+
+import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import dev.ignition.internal.posix.Errno;
+import dev.ignition.internal.posix.Libc;
+import dev.ignition.spi.BootState;
+import dev.ignition.spi.Vcpu;
+import dev.ignition.spi.VcpuExit;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.VarHandle;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A KVM vCPU: its fd, the shared {@code kvm_run} mapping, and the exit decoding. Created, run and
+ * closed on one thread; {@link #requestExit()} may come from any thread.
+ */
+final class KvmVcpu implements Vcpu {
+    private static final long CR0_PE = 0x1;
+    private static final long CR0_PG = 0x8000_0000L;
+    private static final long CR4_PAE = 0x20;
+    private static final long EFER_LME = 0x100;
+    private static final long EFER_LMA = 0x400;
+    private static final int APIC_MODE_NMI = 4;
+    private static final int APIC_MODE_EXTINT = 7;
+
+    /** Boot MSRs (index, value), as Firecracker sets them for Linux. */
+    private static final long[][] BOOT_MSRS = {
+        {0x174, 0}, {0x175, 0}, {0x176, 0}, // SYSENTER_CS/ESP/EIP
+        {0xC0000081L, 0}, {0xC0000083L, 0}, {0xC0000102L, 0}, {0xC0000084L, 0}, {0xC0000082L, 0},
+        {0x10, 0}, // TSC
+        {0x1A0, 1}, // MISC_ENABLE: fast strings
+        {0x2FF, 0x806}, // MTRRdefType: enabled, write-back
+    };
+
+    private final KvmVm vm;
+    private final int index;
+    private final int fd;
+    private final MemorySegment run;
+    private final int tid;
+    private final Object kickLock = new Object();
+    private boolean closed;
+
+    /** Pending exit state, for string I/O (count > 1) and for completing reads. */
+    private int ioRemaining;
+    private int ioIndex;
+    private int ioSize;
+    private int ioPort;
+    private boolean ioOut;
+    private long ioDataOffset;
+    private int lastReason = -1;
+
+    KvmVcpu(KvmVm vm, int index, BootState.X86LongMode boot) {
+        this.vm = vm;
+        this.index = index;
+        this.fd = Libc.ioctl(vm.vmFd, KvmIoctl.CREATE_VCPU.request, index, "KVM_CREATE_VCPU " + index);
+        MemorySegment mapped = null;
+        try {
+            mapped = Libc.mmap(MemorySegment.NULL, vm.system.vcpuMmapSize, Libc.PROT_READ | Libc.PROT_WRITE,
+                    Libc.MAP_SHARED, fd, 0);
+            this.run = mapped;
+            this.tid = ThreadSignals.gettid();
+            setSignalMask(ThreadSignals.blockKickAndGetRunMask());
+            setCpuid();
+            setBootState(boot);
+        } catch (RuntimeException e) {
+            if (mapped != null) {
+                Libc.munmap(mapped);
+            }
+            Libc.close(fd);
+            throw e;
+        }
+    }
+
+    @Override
+    public int index() {
+        return index;
+    }
+
+    private void setSignalMask(long mask) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment m = a.allocate(KvmStructs.KVM_SIGNAL_MASK);
+            m.set(JAVA_INT, 0, 8);
+            m.set(JAVA_LONG.withByteAlignment(1), 4, mask);
+            Libc.ioctl(fd, KvmIoctl.SET_SIGNAL_MASK.request, m, "KVM_SET_SIGNAL_MASK");
+        }
+    }
+
+    /** The host's supported CPUID, with the hypervisor bit (so guests find kvmclock) and this vCPU's APIC id. */
+    private void setCpuid() {
+        byte[] cpuid = vm.system.supportedCpuid;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment buf = a.allocate(cpuid.length, 8);
+            MemorySegment.copy(cpuid, 0, buf, JAVA_BYTE, 0, cpuid.length);
+            int nent = buf.get(JAVA_INT, 0);
+            long entrySize = KvmStructs.KVM_CPUID_ENTRY2.byteSize();
+            for (int i = 0; i < nent; i++) {
+                MemorySegment e = buf.asSlice(KvmStructs.KVM_CPUID2.byteSize() + i * entrySize, entrySize);
+                int function = e.get(JAVA_INT, 0);
+                if (function == 1) {
+                    e.set(JAVA_INT, 0x14, e.get(JAVA_INT, 0x14) | (1 << 31)); // ECX.hypervisor
+                    e.set(JAVA_INT, 0x10, (e.get(JAVA_INT, 0x10) & 0x00ff_ffff) | (index << 24)); // EBX.apic id
+                } else if (function == 0xb || function == 0x1f) {
+                    e.set(JAVA_INT, 0x18, index); // EDX: x2APIC id
+                }
+            }
+            Libc.ioctl(fd, KvmIoctl.SET_CPUID2.request, buf, "KVM_SET_CPUID2");
+        }
+    }
+
+    private void setBootState(BootState.X86LongMode boot) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment sregs = a.allocate(KvmStructs.KVM_SREGS);
+            Libc.ioctl(fd, KvmIoctl.GET_SREGS.request, sregs, "KVM_GET_SREGS");
+            segment(sregs, "cs", 0x08, 0xb, 0, 1);
+            for (String s : new String[] {"ds", "es", "fs", "gs", "ss"}) {
+                segment(sregs, s, 0x10, 0x3, 1, 0);
+            }
+            MemorySegment tr = slice(sregs, "tr", KvmStructs.KVM_SEGMENT.byteSize());
+            setSegmentFields(tr, 0x18, 0xb, 0, 0, 0);
+            MemorySegment gdt = slice(sregs, "gdt", KvmStructs.KVM_DTABLE.byteSize());
+            gdt.set(JAVA_LONG, 0, boot.gdtBase());
+            gdt.set(java.lang.foreign.ValueLayout.JAVA_SHORT, 8, (short) 31);
+            MemorySegment idt = slice(sregs, "idt", KvmStructs.KVM_DTABLE.byteSize());
+            idt.set(JAVA_LONG, 0, boot.idtBase());
+            idt.set(java.lang.foreign.ValueLayout.JAVA_SHORT, 8, (short) 7);
+            setSreg(sregs, "cr0", getSreg(sregs, "cr0") | CR0_PE | CR0_PG);
+            setSreg(sregs, "cr3", boot.cr3());
+            setSreg(sregs, "cr4", getSreg(sregs, "cr4") | CR4_PAE);
+            setSreg(sregs, "efer", getSreg(sregs, "efer") | EFER_LME | EFER_LMA);
+            Libc.ioctl(fd, KvmIoctl.SET_SREGS.request, sregs, "KVM_SET_SREGS");
+
+            MemorySegment regs = a.allocate(KvmStructs.KVM_REGS);
+            KvmStructs.REGS_RFLAGS.set(regs, 0L, 2L);
+            KvmStructs.REGS_RIP.set(regs, 0L, boot.rip());
+            KvmStructs.REGS_RSP.set(regs, 0L, boot.rsp());
+            KvmStructs.REGS_RBP.set(regs, 0L, boot.rsp());
+            KvmStructs.REGS_RSI.set(regs, 0L, boot.rsi());
+            Libc.ioctl(fd, KvmIoctl.SET_REGS.request, regs, "KVM_SET_REGS");
+
+            MemorySegment fpu = a.allocate(KvmStructs.KVM_FPU);
+            KvmStructs.FPU_FCW.set(fpu, 0L, (short) 0x37f);
+            KvmStructs.FPU_MXCSR.set(fpu, 0L, 0x1f80);
+            Libc.ioctl(fd, KvmIoctl.SET_FPU.request, fpu, "KVM_SET_FPU");
+
+            long entry = KvmStructs.KVM_MSR_ENTRY.byteSize();
+            MemorySegment msrs = a.allocate(KvmStructs.KVM_MSRS.byteSize() + BOOT_MSRS.length * entry, 8);
+            msrs.set(JAVA_INT, 0, BOOT_MSRS.length);
+            for (int i = 0; i < BOOT_MSRS.length; i++) {
+                long off = KvmStructs.KVM_MSRS.byteSize() + i * entry;
+                msrs.set(JAVA_INT, off, (int) BOOT_MSRS[i][0]);
+                msrs.set(JAVA_LONG, off + 8, BOOT_MSRS[i][1]);
+            }
+            int written = Libc.ioctl(fd, KvmIoctl.SET_MSRS.request, msrs, "KVM_SET_MSRS");
+            if (written != BOOT_MSRS.length) {
+                throw new dev.ignition.IgnitionException("KVM_SET_MSRS set " + written + " of " + BOOT_MSRS.length
+                        + " boot MSRs; MSR 0x" + Long.toHexString(BOOT_MSRS[written][0]) + " was refused");
+            }
+
+            MemorySegment lapic = a.allocate(KvmStructs.KVM_LAPIC_STATE);
+            Libc.ioctl(fd, KvmIoctl.GET_LAPIC.request, lapic, "KVM_GET_LAPIC");
+            setLint(lapic, KvmStructs.APIC_LVT0, APIC_MODE_EXTINT);
+            setLint(lapic, KvmStructs.APIC_LVT1, APIC_MODE_NMI);
+            Libc.ioctl(fd, KvmIoctl.SET_LAPIC.request, lapic, "KVM_SET_LAPIC");
+        }
+    }
+
+    private static void setLint(MemorySegment lapic, long offset, int mode) {
+        int reg = lapic.get(JAVA_INT, offset);
+        lapic.set(JAVA_INT, offset, (reg & ~0x700) | (mode << 8));
+    }
+
+    private static MemorySegment slice(MemorySegment sregs, String field, long size) {
+        return sregs.asSlice(KvmStructs.KVM_SREGS.byteOffset(groupElement(field)), size);
+    }
+
+    private static void segment(MemorySegment sregs, String name, int selector, int type, int db, int l) {
+        setSegmentFields(slice(sregs, name, KvmStructs.KVM_SEGMENT.byteSize()), selector, type, db, 1, l);
+    }
+
+    /** A flat 4 GiB segment (base 0, G=1, present). */
+    private static void setSegmentFields(MemorySegment seg, int selector, int type, int db, int s, int l) {
+        seg.set(JAVA_LONG, 0, 0L);
+        seg.set(JAVA_INT, 8, 0xffff_ffff);
+        seg.set(java.lang.foreign.ValueLayout.JAVA_SHORT, 0x0c, (short) selector);
+        seg.set(JAVA_BYTE, 0x0e, (byte) type);
+        seg.set(JAVA_BYTE, 0x0f, (byte) 1); // present
+        seg.set(JAVA_BYTE, 0x10, (byte) 0); // dpl
+        seg.set(JAVA_BYTE, 0x11, (byte) db);
+        seg.set(JAVA_BYTE, 0x12, (byte) s);
+        seg.set(JAVA_BYTE, 0x13, (byte) l);
+        seg.set(JAVA_BYTE, 0x14, (byte) 1); // g
+        seg.set(JAVA_BYTE, 0x15, (byte) 0); // avl
+        seg.set(JAVA_BYTE, 0x16, (byte) 0); // unusable
+    }
+
+    private static long getSreg(MemorySegment sregs, String field) {
+        return sregs.get(JAVA_LONG, KvmStructs.KVM_SREGS.byteOffset(groupElement(field)));
+    }
+
+    private static void setSreg(MemorySegment sregs, String field, long value) {
+        sregs.set(JAVA_LONG, KvmStructs.KVM_SREGS.byteOffset(groupElement(field)), value);
+    }
+
+    @Override
+    public VcpuExit run() {
+        if (ioRemaining > 0) {
+            return nextStringIo();
+        }
+        while (true) {
+            int rc = Libc.ioctlRaw(fd, KvmIoctl.RUN.request, 0);
+            if (rc < 0) {
+                int errno = -rc;
+                if (errno == Errno.EINTR) {
+                    KvmStructs.RUN_IMMEDIATE_EXIT.setVolatile(run, 0L, (byte) 0);
+                    ThreadSignals.drainKick();
+                    lastReason = KvmIoctl.EXIT_INTR;
+                    return new VcpuExit.Interrupted();
+                }
+                if (errno == Errno.EAGAIN) {
+                    continue;
+                }
+                return new VcpuExit.Failed("KVM_RUN failed: " + Errno.name(errno) + " (" + Errno.describe(errno) + ")");
+            }
+            return decodeExit();
+        }
+    }
+
+    private VcpuExit decodeExit() {
+        int reason = (int) KvmStructs.RUN_EXIT_REASON.get(run, 0L);
+        lastReason = reason;
+        MemorySegment exit = run.asSlice(KvmStructs.RUN_EXIT_OFFSET);
+        switch (reason) {
+            case KvmIoctl.EXIT_IO -> {
+                ioOut = (byte) KvmStructs.IO_DIRECTION.get(exit, 0L) == KvmStructs.IO_OUT;
+                ioSize = (byte) KvmStructs.IO_SIZE.get(exit, 0L);
+                ioPort = Short.toUnsignedInt((short) KvmStructs.IO_PORT.get(exit, 0L));
+                int count = (int) KvmStructs.IO_COUNT.get(exit, 0L);
+                ioDataOffset = (long) KvmStructs.IO_DATA_OFFSET.get(exit, 0L);
+                if ((ioSize != 1 && ioSize != 2 && ioSize != 4) || count < 1
+                        || ioDataOffset < 0 || ioDataOffset + (long) count * ioSize > run.byteSize()) {
+                    return new VcpuExit.Failed("malformed KVM_EXIT_IO (size " + ioSize + ", count " + count + ")");
+                }
+                ioRemaining = count;
+                ioIndex = 0;
+                return nextStringIo();
+            }
+            case KvmIoctl.EXIT_MMIO -> {
+                long addr = (long) KvmStructs.MMIO_PHYS_ADDR.get(exit, 0L);
+                int len = (int) KvmStructs.MMIO_LEN.get(exit, 0L);
+                if (len < 1 || len > 8) {
+                    return new VcpuExit.Failed("malformed KVM_EXIT_MMIO (len " + len + ")");
+                }
+                if ((byte) KvmStructs.MMIO_IS_WRITE.get(exit, 0L) != 0) {
+                    return new VcpuExit.MmioWrite(addr, len, readLe(exit, KvmStructs.MMIO_DATA_OFFSET, len));
+                }
+                ioSize = len;
+                return new VcpuExit.MmioRead(addr, len);
+            }
+            case KvmIoctl.EXIT_INTR -> {
+                return new VcpuExit.Interrupted();
+            }
+            case KvmIoctl.EXIT_HLT -> {
+                return new VcpuExit.Halted();
+            }
+            case KvmIoctl.EXIT_SHUTDOWN -> {
+                return new VcpuExit.Shutdown("vCPU " + index + " triple-faulted (KVM_EXIT_SHUTDOWN)");
+            }
+            case KvmIoctl.EXIT_SYSTEM_EVENT -> {
+                int type = (int) KvmStructs.EVENT_TYPE.get(exit, 0L);
+                if (type == KvmIoctl.SYSTEM_EVENT_SHUTDOWN) {
+                    return new VcpuExit.Shutdown("guest requested shutdown");
+                }
+                if (type == KvmIoctl.SYSTEM_EVENT_RESET) {
+                    return new VcpuExit.Reset();
+                }
+                return new VcpuExit.Failed("KVM_EXIT_SYSTEM_EVENT type " + type);
+            }
+            case KvmIoctl.EXIT_INTERNAL_ERROR -> {
+                int sub = (int) KvmStructs.EVENT_TYPE.get(exit, 0L);
+                int ndata = Math.min(16, (int) KvmStructs.EVENT_NDATA.get(exit, 0L));
+                StringBuilder data = new StringBuilder();
+                for (int i = 0; i < ndata; i++) {
+                    data.append(i == 0 ? "" : " ").append("0x").append(Long.toHexString(exit.get(JAVA_LONG, 8 + 8L * i)));
+                }
+                return new VcpuExit.Failed("KVM internal error, suberror " + sub
+                        + (sub == 1 ? " (instruction emulation failed)" : "") + " data [" + data + "]");
+            }
+            case KvmIoctl.EXIT_FAIL_ENTRY -> {
+                return new VcpuExit.Failed("VM entry failed, hardware reason 0x"
+                        + Long.toHexString(exit.get(JAVA_LONG, 0)));
+            }
+            default -> {
+                return new VcpuExit.Failed("unhandled KVM exit reason " + reason);
+            }
+        }
+    }
+
+    private VcpuExit nextStringIo() {
+        long at = ioDataOffset + (long) ioIndex * ioSize;
+        if (ioOut) {
+            long value = readLe(run, at, ioSize);
+            ioIndex++;
+            ioRemaining--;
+            return new VcpuExit.PortOut(ioPort, ioSize, value);
+        }
+        return new VcpuExit.PortIn(ioPort, ioSize);
+    }
+
+    @Override
+    public void completeRead(long value) {
+        if (lastReason == KvmIoctl.EXIT_IO && !ioOut && ioRemaining > 0) {
+            writeLe(run, ioDataOffset + (long) ioIndex * ioSize, ioSize, value);
+            ioIndex++;
+            ioRemaining--;
+        } else if (lastReason == KvmIoctl.EXIT_MMIO) {
+            writeLe(run.asSlice(KvmStructs.RUN_EXIT_OFFSET), KvmStructs.MMIO_DATA_OFFSET, ioSize, value);
+        } else {
+            throw new IllegalStateException("completeRead without a pending port or MMIO read");
+        }
+    }
+
+    private static long readLe(MemorySegment s, long off, int size) {
+        long v = 0;
+        for (int i = 0; i < size; i++) {
+            v |= (s.get(JAVA_BYTE, off + i) & 0xffL) << (8 * i);
+        }
+        return v;
+    }
+
+    private static void writeLe(MemorySegment s, long off, int size, long value) {
+        for (int i = 0; i < size; i++) {
+            s.set(JAVA_BYTE, off + i, (byte) (value >>> (8 * i)));
+        }
+    }
+
+    // ---- snapshot state ----
+
+    private static final int XSAVE_LEGACY_SIZE = 4096;
+    private static final int MAX_MSRS_PER_CALL = 255;
+
+    @Override
+    public boolean midInstruction() {
+        return ioRemaining > 0;
+    }
+
+    @Override
+    public void settle() {
+        if (lastReason == KvmIoctl.EXIT_IO || lastReason == KvmIoctl.EXIT_MMIO) {
+            if (ioRemaining > 0) {
+                throw new IllegalStateException("cannot settle vCPU " + index + " inside string I/O");
+            }
+            KvmStructs.RUN_IMMEDIATE_EXIT.setVolatile(run, 0L, (byte) 1);
+            int rc = Libc.ioctlRaw(fd, KvmIoctl.RUN.request, 0);
+            KvmStructs.RUN_IMMEDIATE_EXIT.setVolatile(run, 0L, (byte) 0);
+            ThreadSignals.drainKick();
+            if (rc >= 0 || -rc != Errno.EINTR) {
+                throw new dev.ignition.IgnitionException("settling vCPU " + index
+                        + ": KVM_RUN with immediate_exit returned " + rc);
+            }
+            lastReason = KvmIoctl.EXIT_INTR;
+        }
+    }
+
+    private int xsaveSize() {
+        int size = Libc.ioctlRaw(vm.vmFd, KvmIoctl.CHECK_EXTENSION.request, KvmIoctl.CAP_XSAVE2);
+        return Math.max(XSAVE_LEGACY_SIZE, size);
+    }
+
+    private byte[] get(Arena a, KvmIoctl op, long size) {
+        MemorySegment buf = a.allocate(size, 8);
+        Libc.ioctl(fd, op.request, buf, op.kernelName() + " (vCPU " + index + ")");
+        return buf.toArray(JAVA_BYTE);
+    }
+
+    private void set(Arena a, KvmIoctl op, byte[] value) {
+        MemorySegment buf = a.allocate(value.length, 8);
+        MemorySegment.copy(value, 0, buf, JAVA_BYTE, 0, value.length);
+        Libc.ioctl(fd, op.request, buf, op.kernelName() + " (vCPU " + index + ")");
+    }
+
+    @Override
+    public byte[] captureState() {
+        StateBlob s = new StateBlob(StateBlob.Kind.VCPU);
+        try (Arena a = Arena.ofConfined()) {
+            // MP_STATE first: reading it makes KVM accept pending APIC events.
+            s.put("mp_state", get(a, KvmIoctl.GET_MP_STATE, 4));
+            s.put("regs", get(a, KvmIoctl.GET_REGS, KvmStructs.KVM_REGS.byteSize()));
+            s.put("sregs", get(a, KvmIoctl.GET_SREGS, KvmStructs.KVM_SREGS.byteSize()));
+            int xsave = xsaveSize();
+            s.put("xsave", get(a, xsave > XSAVE_LEGACY_SIZE ? KvmIoctl.GET_XSAVE2 : KvmIoctl.GET_XSAVE, xsave));
+            s.put("xcrs", get(a, KvmIoctl.GET_XCRS, 392));
+            s.put("debugregs", get(a, KvmIoctl.GET_DEBUGREGS, 128));
+            s.put("lapic", get(a, KvmIoctl.GET_LAPIC, KvmStructs.KVM_LAPIC_STATE.byteSize()));
+            int khz = Libc.ioctlRaw(fd, KvmIoctl.GET_TSC_KHZ.request, 0);
+            s.put("tsc_khz", java.nio.ByteBuffer.allocate(4).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(Math.max(0, khz)).array());
+            s.put("cpuid", currentCpuid(a));
+            s.put("msrs", captureMsrs(a));
+            s.put("vcpu_events", get(a, KvmIoctl.GET_VCPU_EVENTS, 64));
+        }
+        return s.encode();
+    }
+
+    /** KVM_GET_CPUID2 trimmed to the entries in use (the kernel does not shrink nent). */
+    private byte[] currentCpuid(Arena a) {
+        long entry = KvmStructs.KVM_CPUID_ENTRY2.byteSize();
+        MemorySegment buf = a.allocate(KvmStructs.KVM_CPUID2.byteSize() + KvmStructs.MAX_CPUID_ENTRIES * entry, 8);
+        buf.set(JAVA_INT, 0, KvmStructs.MAX_CPUID_ENTRIES);
+        Libc.ioctl(fd, KvmIoctl.GET_CPUID2.request, buf, "KVM_GET_CPUID2");
+        int n = buf.get(JAVA_INT, 0);
+        return buf.asSlice(0, KvmStructs.KVM_CPUID2.byteSize() + n * entry).toArray(JAVA_BYTE);
+    }
+
+    /** Reads every candidate MSR; ones KVM refuses for this CPUID are dropped (and remembered). */
+    private byte[] captureMsrs(Arena a) {
+        List<Integer> readable = new ArrayList<>();
+        List<Long> values = new ArrayList<>();
+        int[] candidates = vm.system.candidateMsrs();
+        int i = 0;
+        while (i < candidates.length) {
+            int n = Math.min(MAX_MSRS_PER_CALL, candidates.length - i);
+            MemorySegment msrs = msrBuffer(a, candidates, i, n, null);
+            int got = Libc.ioctl(fd, KvmIoctl.GET_MSRS.request, msrs, "KVM_GET_MSRS");
+            for (int k = 0; k < got; k++) {
+                readable.add(candidates[i + k]);
+                values.add(msrs.get(JAVA_LONG, 8 + 16L * k + 8));
+            }
+            i += got < n ? got + 1 : n; // skip the entry KVM stopped at
+        }
+        int[] kept = readable.stream().mapToInt(Integer::intValue).toArray();
+        vm.system.rememberSnapshotMsrs(kept);
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(16 * kept.length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        long tsc = 0;
+        for (int k = 0; k < kept.length; k++) {
+            if (kept[k] == MsrList.IA32_TSC) {
+                tsc = values.get(k);
+            }
+        }
+        for (int k = 0; k < kept.length; k++) {
+            long v = values.get(k);
+            if (kept[k] == MsrList.IA32_TSC_DEADLINE && v == 0) {
+                v = tsc; // a zero deadline would leave a lost timer interrupt lost
+            }
+            b.putLong(Integer.toUnsignedLong(kept[k])).putLong(v);
+        }
+        return b.array();
+    }
+
+    private static MemorySegment msrBuffer(Arena a, int[] indices, int from, int n, long[] values) {
+        MemorySegment msrs = a.allocate(8 + 16L * n, 8);
+        msrs.set(JAVA_INT, 0, n);
+        for (int k = 0; k < n; k++) {
+            msrs.set(JAVA_INT, 8 + 16L * k, indices[from + k]);
+            if (values != null) {
+                msrs.set(JAVA_LONG, 8 + 16L * k + 8, values[from + k]);
+            }
+        }
+        return msrs;
+    }
+
+    @Override
+    public void restoreState(byte[] state) {
+        StateBlob s = StateBlob.decode(StateBlob.Kind.VCPU, state);
+        try (Arena a = Arena.ofConfined()) {
+            byte[] cpuid = s.get("cpuid", -1);
+            byte[] here = currentCpuid(a);
+            if (!java.util.Arrays.equals(cpuid, here)) {
+                throw new dev.ignition.SnapshotMismatchException("vCPU " + index + ": the snapshot's CPUID differs"
+                        + " from what this host's KVM offers (snapshot taken on another CPU model or KVM version)");
+            }
+            set(a, KvmIoctl.SET_CPUID2, cpuid);
+            set(a, KvmIoctl.SET_MP_STATE, s.get("mp_state", 4));
+            set(a, KvmIoctl.SET_REGS, s.get("regs", (int) KvmStructs.KVM_REGS.byteSize()));
+            set(a, KvmIoctl.SET_SREGS, s.get("sregs", (int) KvmStructs.KVM_SREGS.byteSize()));
+            byte[] xsave = s.get("xsave", -1);
+            if (xsave.length != xsaveSize()) {
+                throw new dev.ignition.SnapshotMismatchException("vCPU " + index + ": the snapshot's XSAVE area has "
+                        + xsave.length + " bytes, this host's has " + xsaveSize());
+            }
+            set(a, KvmIoctl.SET_XSAVE, xsave);
+            set(a, KvmIoctl.SET_XCRS, s.get("xcrs", 392));
+            set(a, KvmIoctl.SET_DEBUGREGS, s.get("debugregs", 128));
+            // LAPIC before MSRs: the TSC deadline only restores with the LVT timer in deadline mode.
+            set(a, KvmIoctl.SET_LAPIC, s.get("lapic", (int) KvmStructs.KVM_LAPIC_STATE.byteSize()));
+            restoreTscKhz(java.nio.ByteBuffer.wrap(s.get("tsc_khz", 4)).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt());
+            restoreMsrs(a, s.get("msrs", -1));
+            set(a, KvmIoctl.SET_VCPU_EVENTS, s.get("vcpu_events", 64));
+        }
+        // Tells the guest's kvmclock the vCPU was paused (EINVAL when kvmclock is not in use).
+        Libc.ioctlRaw(fd, KvmIoctl.KVMCLOCK_CTRL.request, 0);
+    }
+
+    private void restoreTscKhz(int saved) {
+        int here = Libc.ioctlRaw(fd, KvmIoctl.GET_TSC_KHZ.request, 0);
+        if (saved > 0 && here > 0 && Math.abs((long) here - saved) * 1_000_000L > (long) saved * 250) {
+            Libc.ioctl(fd, KvmIoctl.SET_TSC_KHZ.request, saved, "KVM_SET_TSC_KHZ " + saved);
+        }
+    }
+
+    private void restoreMsrs(Arena a, byte[] msrs) {
+        if (msrs.length % 16 != 0) {
+            throw new dev.ignition.IgnitionException("vCPU " + index + ": MSR state is corrupt");
+        }
+        int n = msrs.length / 16;
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(msrs).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        int[] idx = new int[n];
+        long[] val = new long[n];
+        for (int k = 0; k < n; k++) {
+            idx[k] = (int) b.getLong();
+            val[k] = b.getLong();
+        }
+        for (int i = 0; i < n; i += MAX_MSRS_PER_CALL) {
+            int m = Math.min(MAX_MSRS_PER_CALL, n - i);
+            int set = Libc.ioctl(fd, KvmIoctl.SET_MSRS.request, msrBuffer(a, idx, i, m, val), "KVM_SET_MSRS");
+            if (set != m) {
+                throw new dev.ignition.SnapshotMismatchException("vCPU " + index + ": KVM refused MSR 0x"
+                        + Integer.toHexString(idx[i + set]) + " on restore");
+            }
+        }
+    }
+
+    @Override
+    public void requestExit() {
+        synchronized (kickLock) {
+            if (closed) {
+                return;
+            }
+            KvmStructs.RUN_IMMEDIATE_EXIT.setVolatile(run, 0L, (byte) 1);
+            VarHandle.fullFence();
+            ThreadSignals.kick(tid);
+        }
+    }
+
+    @Override
+    public void close() {
+        synchronized (kickLock) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+        }
+        Libc.munmap(run);
+        Libc.close(fd);
+        ThreadSignals.drainKick();
+    }
+}

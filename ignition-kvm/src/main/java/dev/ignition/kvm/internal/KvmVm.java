@@ -1,0 +1,174 @@
+package dev.ignition.kvm.internal;
+
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import dev.ignition.internal.posix.Errno;
+import dev.ignition.internal.posix.Libc;
+import dev.ignition.internal.x86.X86Layout;
+import dev.ignition.memory.GuestMemory;
+import dev.ignition.memory.MemoryRegion;
+import dev.ignition.spi.BootState;
+import dev.ignition.spi.HypervisorVm;
+import dev.ignition.spi.Vcpu;
+import dev.ignition.spi.VmConfig;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * A KVM VM: memory slots (one per {@link MemoryRegion}), the in-kernel irqchip (PICs, IOAPIC,
+ * LAPICs) and PIT, created in the order the kernel requires (irqchip and PIT before vCPUs).
+ */
+final class KvmVm implements HypervisorVm {
+    private static final int CREATE_VM_ATTEMPTS = 5;
+
+    final KvmSystem system;
+    final int vmFd;
+    final GuestMemory memory;
+    private final boolean trackDirty;
+    private final Object lifecycle = new Object();
+    private boolean closed;
+
+    KvmVm(KvmSystem system, VmConfig config) {
+        this.system = system;
+        this.memory = config.memory();
+        this.trackDirty = config.trackDirtyPages();
+        this.vmFd = createVm(system.kvmFd);
+        try {
+            Libc.ioctl(vmFd, KvmIoctl.SET_TSS_ADDR.request, X86Layout.TSS_ADDR, "KVM_SET_TSS_ADDR");
+            int slot = 0;
+            for (MemoryRegion r : memory.regions()) {
+                setMemoryRegion(slot++, r);
+            }
+            Libc.ioctl(vmFd, KvmIoctl.CREATE_IRQCHIP.request, 0, "KVM_CREATE_IRQCHIP");
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment pit = a.allocate(KvmStructs.KVM_PIT_CONFIG);
+                KvmStructs.PIT_CONFIG_FLAGS.set(pit, 0L, KvmIoctl.PIT_SPEAKER_DUMMY);
+                Libc.ioctl(vmFd, KvmIoctl.CREATE_PIT2.request, pit, "KVM_CREATE_PIT2");
+            }
+        } catch (RuntimeException e) {
+            Libc.close(vmFd);
+            throw e;
+        }
+    }
+
+    private static int createVm(int kvmFd) {
+        int rc = 0;
+        for (int attempt = 0; attempt < CREATE_VM_ATTEMPTS; attempt++) {
+            rc = Libc.ioctlRaw(kvmFd, KvmIoctl.CREATE_VM.request, 0);
+            if (rc >= 0) {
+                return rc;
+            }
+            if (-rc != Errno.EINTR) {
+                break;
+            }
+        }
+        throw Libc.error("ioctl(KVM_CREATE_VM)", -rc);
+    }
+
+    private void setMemoryRegion(int slot, MemoryRegion r) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment m = a.allocate(KvmStructs.KVM_USERSPACE_MEMORY_REGION);
+            KvmStructs.MEMREGION_SLOT.set(m, 0L, slot);
+            KvmStructs.MEMREGION_FLAGS.set(m, 0L, trackDirty ? KvmIoctl.MEM_LOG_DIRTY_PAGES : 0);
+            KvmStructs.MEMREGION_GPA.set(m, 0L, r.guestAddress());
+            KvmStructs.MEMREGION_SIZE.set(m, 0L, r.size());
+            KvmStructs.MEMREGION_UADDR.set(m, 0L, r.segment().address());
+            Libc.ioctl(vmFd, KvmIoctl.SET_USER_MEMORY_REGION.request, m,
+                    "KVM_SET_USER_MEMORY_REGION slot " + slot + " at 0x" + Long.toHexString(r.guestAddress()));
+        }
+    }
+
+    @Override
+    public Vcpu createVcpu(int index, BootState boot) {
+        if (!(boot instanceof BootState.X86LongMode lm)) {
+            throw new IllegalArgumentException("the KVM backend runs x86_64 guests, not " + boot);
+        }
+        return new KvmVcpu(this, index, lm);
+    }
+
+    @Override
+    public void setIrqLine(int irq, boolean high) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment l = a.allocate(KvmStructs.KVM_IRQ_LEVEL);
+            KvmStructs.IRQ_LEVEL_IRQ.set(l, 0L, irq);
+            KvmStructs.IRQ_LEVEL_LEVEL.set(l, 0L, high ? 1 : 0);
+            Libc.ioctl(vmFd, KvmIoctl.IRQ_LINE.request, l, "KVM_IRQ_LINE");
+        }
+    }
+
+    @Override
+    public long[] fetchDirtyPages(int regionIndex) {
+        if (!trackDirty) {
+            throw new IllegalStateException("this VM was created without dirty page tracking");
+        }
+        MemoryRegion r = memory.regions().get(regionIndex);
+        int words = (int) ((memory.pagesIn(r) + 63) / 64);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment bitmap = a.allocate(JAVA_LONG, words);
+            MemorySegment log = a.allocate(KvmStructs.KVM_DIRTY_LOG);
+            KvmStructs.DIRTY_LOG_SLOT.set(log, 0L, regionIndex);
+            KvmStructs.DIRTY_LOG_BITMAP.set(log, 0L, bitmap.address());
+            Libc.ioctl(vmFd, KvmIoctl.GET_DIRTY_LOG.request, log, "KVM_GET_DIRTY_LOG slot " + regionIndex);
+            return bitmap.toArray(JAVA_LONG);
+        }
+    }
+
+    private static final int IRQCHIP_SIZE = 520;
+    private static final int PIT_STATE2_SIZE = 112;
+    private static final int CLOCK_DATA_SIZE = 48;
+
+    @Override
+    public byte[] captureState() {
+        StateBlob s = new StateBlob(StateBlob.Kind.VM);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment pit = a.allocate(PIT_STATE2_SIZE, 8);
+            Libc.ioctl(vmFd, KvmIoctl.GET_PIT2.request, pit, "KVM_GET_PIT2");
+            s.put("pit2", pit.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+            MemorySegment clock = a.allocate(CLOCK_DATA_SIZE, 8);
+            Libc.ioctl(vmFd, KvmIoctl.GET_CLOCK.request, clock, "KVM_GET_CLOCK");
+            // Only the clock value is restored; flags such as TSC_STABLE describe this host.
+            clock.asSlice(8, CLOCK_DATA_SIZE - 8).fill((byte) 0);
+            s.put("clock", clock.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+            for (int chip = 0; chip < 3; chip++) {
+                MemorySegment c = a.allocate(IRQCHIP_SIZE, 8);
+                c.set(java.lang.foreign.ValueLayout.JAVA_INT, 0, chip);
+                Libc.ioctl(vmFd, KvmIoctl.GET_IRQCHIP.request, c, "KVM_GET_IRQCHIP " + chip);
+                s.put("irqchip" + chip, c.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+            }
+        }
+        return s.encode();
+    }
+
+    @Override
+    public void restoreState(byte[] state) {
+        StateBlob s = StateBlob.decode(StateBlob.Kind.VM, state);
+        try (Arena a = Arena.ofConfined()) {
+            Libc.ioctl(vmFd, KvmIoctl.SET_PIT2.request, copy(a, s.get("pit2", PIT_STATE2_SIZE)), "KVM_SET_PIT2");
+            Libc.ioctl(vmFd, KvmIoctl.SET_CLOCK.request, copy(a, s.get("clock", CLOCK_DATA_SIZE)), "KVM_SET_CLOCK");
+            for (int chip = 0; chip < 3; chip++) {
+                byte[] c = s.get("irqchip" + chip, IRQCHIP_SIZE);
+                if (java.nio.ByteBuffer.wrap(c).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt(0) != chip) {
+                    throw new dev.ignition.IgnitionException("KVM VM state: irqchip record " + chip + " is corrupt");
+                }
+                Libc.ioctl(vmFd, KvmIoctl.SET_IRQCHIP.request, copy(a, c), "KVM_SET_IRQCHIP " + chip);
+            }
+        }
+    }
+
+    private static MemorySegment copy(Arena a, byte[] bytes) {
+        MemorySegment m = a.allocate(bytes.length, 8);
+        MemorySegment.copy(bytes, 0, m, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, bytes.length);
+        return m;
+    }
+
+    @Override
+    public void close() {
+        synchronized (lifecycle) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+        }
+        Libc.close(vmFd);
+    }
+}

@@ -1,0 +1,85 @@
+package dev.ignition.snapshot.internal;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Comparator;
+import java.util.stream.Stream;
+
+/** File helpers for the crash-safety protocol. */
+public final class Fs {
+    private Fs() {}
+
+    /** fsyncs a directory so that entries created, renamed or removed in it are durable. */
+    public static void fsyncDir(Path dir) throws IOException {
+        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
+            ch.force(true);
+        }
+    }
+
+    /** Writes {@code data} to a new file and fsyncs it. */
+    public static void writeNewFile(Path file, byte[] data) throws IOException {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            writeFully(ch, ByteBuffer.wrap(data), 0);
+            ch.force(true);
+        }
+    }
+
+    /** Writes all of {@code buf} at {@code position}, looping over short writes. */
+    public static void writeFully(FileChannel ch, ByteBuffer buf, long position) throws IOException {
+        long pos = position;
+        while (buf.hasRemaining()) {
+            pos += ch.write(buf, pos);
+        }
+    }
+
+    /** Reads a whole file that must be exactly {@code expected} bytes (checked before reading). */
+    public static byte[] readExactly(Path file, long expected) throws IOException {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            long size = ch.size();
+            if (size != expected || size > Integer.MAX_VALUE - 8) {
+                throw new SizeMismatch(size);
+            }
+            ByteBuffer b = ByteBuffer.allocate((int) size);
+            while (b.hasRemaining()) {
+                if (ch.read(b, b.position()) < 0) {
+                    throw new SizeMismatch(b.position());
+                }
+            }
+            return b.array();
+        }
+    }
+
+    /** Deletes a file tree; missing entries are ignored. */
+    public static void deleteTree(Path root) {
+        if (!Files.exists(root, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            return;
+        }
+        try (Stream<Path> s = Files.walk(root)) {
+            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot delete " + root, e);
+        }
+    }
+
+    /** A file's size differed from what was expected while reading it. */
+    public static final class SizeMismatch extends IOException {
+        private static final long serialVersionUID = 1L;
+        private final long actual;
+
+        SizeMismatch(long actual) {
+            super("size " + actual);
+            this.actual = actual;
+        }
+
+        public long actual() {
+            return actual;
+        }
+    }
+}

@@ -1,0 +1,196 @@
+package dev.ignition.snapshot.internal;
+
+import dev.ignition.memory.GuestMemory;
+import dev.ignition.memory.MemoryRegion;
+import dev.ignition.snapshot.LayerId;
+import dev.ignition.snapshot.LayerKind;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.zip.CRC32C;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Writes a layer's files into a fresh directory (not yet published) and fsyncs them. Publication
+ * (manifest hash, rename, name) is the store's job.
+ */
+public final class LayerWriter {
+    /** Full images are scanned, checksummed and written in chunks that stay in the L2 cache. */
+    static final int FULL_CHUNK = 256 * 1024;
+    /** Packed pages are gathered into a staging buffer of this size, then written in one call. */
+    static final int STAGING = 1 << 20;
+
+    private long writeNanos;
+    private long syncNanos;
+
+    /** Time spent producing and writing files, then fsyncing them, by the last call. */
+    public long writeNanos() {
+        return writeNanos;
+    }
+
+    public long syncNanos() {
+        return syncNanos;
+    }
+
+    /** Writes a full layer of {@code memory} into {@code dir}; returns its manifest. */
+    public Manifest writeFull(Path dir, GuestMemory memory, Map<String, byte[]> state) throws IOException {
+        Layout layout = Layout.of(memory);
+        long t0 = System.nanoTime();
+        long syncTime = 0;
+        int ps = layout.pageSize();
+        int chunk = Math.max(FULL_CHUNK, ps);
+        MemorySegment zero = MemorySegment.ofArray(new byte[ps]);
+        CRC32C crc = new CRC32C();
+        long stored = 0;
+        Path img = dir.resolve(Manifest.MEMORY_IMG);
+        try (RandomAccessFile raf = new RandomAccessFile(img.toFile(), "rw")) {
+            // Pages left unwritten are holes: they read as zeros, cost no disk space and map as zeros.
+            raf.setLength(layout.totalSize());
+            FileChannel ch = raf.getChannel();
+            List<MemoryRegion> regions = memory.regions();
+            for (int r = 0; r < regions.size(); r++) {
+                MemorySegment seg = regions.get(r).segment();
+                long base = layout.offset(r);
+                for (long off = 0; off < seg.byteSize(); off += chunk) {
+                    long len = Math.min(chunk, seg.byteSize() - off);
+                    MemorySegment c = seg.asSlice(off, len);
+                    crc.update(c.asByteBuffer());
+                    long runStart = -1;
+                    for (long p = 0; p < len; p += ps) {
+                        boolean isZero = MemorySegment.mismatch(c, p, p + ps, zero, 0, ps) == -1;
+                        if (!isZero) {
+                            stored++;
+                            if (runStart < 0) {
+                                runStart = p;
+                            }
+                        } else if (runStart >= 0) {
+                            Fs.writeFully(ch, c.asSlice(runStart, p - runStart).asByteBuffer(), base + off + runStart);
+                            runStart = -1;
+                        }
+                    }
+                    if (runStart >= 0) {
+                        Fs.writeFully(ch, c.asSlice(runStart, len - runStart).asByteBuffer(), base + off + runStart);
+                    }
+                }
+            }
+            long s0 = System.nanoTime();
+            ch.force(true);
+            syncTime += System.nanoTime() - s0;
+        }
+        Map<String, Manifest.FileEntry> files = new HashMap<>();
+        files.put(Manifest.MEMORY_IMG, new Manifest.FileEntry(layout.totalSize(), crc.getValue()));
+        StateOut st = writeState(dir, state);
+        syncTime += st.syncNanos;
+        files.put(Manifest.STATE_BIN, st.file);
+        syncNanos = syncTime;
+        writeNanos = System.nanoTime() - t0 - syncTime;
+        return new Manifest(LayerKind.FULL, null, ps, layout.regions(), stored, files, st.entries);
+    }
+
+    /** Writes a packed diff of the pages in {@code runs} into {@code dir}; returns its manifest. */
+    public Manifest writeDiff(Path dir, @Nullable LayerId parent, GuestMemory memory, Layout layout, PageRuns runs,
+            Map<String, byte[]> state) throws IOException {
+        long t0 = System.nanoTime();
+        long syncTime = 0;
+        Map<String, Manifest.FileEntry> files = new HashMap<>();
+        byte[] idx = runs.encode();
+        long s0 = System.nanoTime();
+        Fs.writeNewFile(dir.resolve(Manifest.PAGES_IDX), idx);
+        syncTime += System.nanoTime() - s0;
+        files.put(Manifest.PAGES_IDX, new Manifest.FileEntry(idx.length, Checksums.crc32c(idx, 0, idx.length)));
+
+        CRC32C crc = new CRC32C();
+        long[] written = {0};
+        try (FileChannel ch = FileChannel.open(dir.resolve(Manifest.PAGES_BIN), StandardOpenOption.CREATE_NEW,
+                StandardOpenOption.WRITE);
+             Arena arena = Arena.ofConfined()) {
+            MemorySegment staging = arena.allocate(STAGING, 4096);
+            long[] fill = {0};
+            DiffPacker.forEachSlice(memory, layout, runs, slice -> {
+                long size = slice.byteSize();
+                if (fill[0] == 0 && size >= STAGING) {
+                    // Large contiguous runs go straight from guest memory to the file: one copy.
+                    ByteBuffer direct = slice.asByteBuffer();
+                    crc.update(direct.duplicate());
+                    Fs.writeFully(ch, direct, written[0]);
+                    written[0] += size;
+                    return;
+                }
+                long done = 0;
+                while (done < size) {
+                    long n = Math.min(size - done, STAGING - fill[0]);
+                    MemorySegment.copy(slice, done, staging, fill[0], n);
+                    fill[0] += n;
+                    done += n;
+                    if (fill[0] == STAGING) {
+                        flush(ch, staging, fill[0], crc, written);
+                        fill[0] = 0;
+                    }
+                }
+            });
+            if (fill[0] > 0) {
+                flush(ch, staging, fill[0], crc, written);
+            }
+            long s1 = System.nanoTime();
+            ch.force(true);
+            syncTime += System.nanoTime() - s1;
+        }
+        files.put(Manifest.PAGES_BIN, new Manifest.FileEntry(written[0], crc.getValue()));
+        StateOut st = writeState(dir, state);
+        syncTime += st.syncNanos;
+        files.put(Manifest.STATE_BIN, st.file);
+        syncNanos = syncTime;
+        writeNanos = System.nanoTime() - t0 - syncTime;
+        return new Manifest(LayerKind.DIFF, parent, layout.pageSize(), layout.regions(), runs.pageCount(), files,
+                st.entries);
+    }
+
+    private static void flush(FileChannel ch, MemorySegment staging, long n, CRC32C crc, long[] written)
+            throws IOException {
+        ByteBuffer b = staging.asSlice(0, n).asByteBuffer();
+        crc.update(b.duplicate());
+        Fs.writeFully(ch, b, written[0]);
+        written[0] += n;
+    }
+
+    private record StateOut(Manifest.FileEntry file, List<Manifest.StateEntry> entries, long syncNanos) {}
+
+    private static StateOut writeState(Path dir, Map<String, byte[]> state) throws IOException {
+        TreeMap<String, byte[]> sorted = new TreeMap<>(state);
+        long total = 0;
+        for (var e : sorted.entrySet()) {
+            String name = e.getKey();
+            if (name.isEmpty() || name.length() > ManifestCodec.MAX_STATE_NAME) {
+                throw new IllegalArgumentException("state blob name '" + name + "' must have 1.."
+                        + ManifestCodec.MAX_STATE_NAME + " characters");
+            }
+            total += e.getValue().length;
+        }
+        if (total > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("state blobs total " + total + " bytes; the limit is 2 GiB");
+        }
+        byte[] all = new byte[(int) total];
+        List<Manifest.StateEntry> entries = new ArrayList<>();
+        int off = 0;
+        for (var e : sorted.entrySet()) {
+            byte[] b = e.getValue();
+            System.arraycopy(b, 0, all, off, b.length);
+            entries.add(new Manifest.StateEntry(e.getKey(), off, b.length, Checksums.crc32c(b, 0, b.length)));
+            off += b.length;
+        }
+        long s0 = System.nanoTime();
+        Fs.writeNewFile(dir.resolve(Manifest.STATE_BIN), all);
+        long sync = System.nanoTime() - s0;
+        return new StateOut(new Manifest.FileEntry(all.length, Checksums.crc32c(all, 0, all.length)), entries, sync);
+    }
+}

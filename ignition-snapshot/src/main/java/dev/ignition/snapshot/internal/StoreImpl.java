@@ -1,0 +1,696 @@
+package dev.ignition.snapshot.internal;
+
+import dev.ignition.internal.posix.Libc;
+import dev.ignition.memory.GuestMemory;
+import dev.ignition.snapshot.CorruptLayerException;
+import dev.ignition.snapshot.DeleteResult;
+import dev.ignition.snapshot.DirtyPages;
+import dev.ignition.snapshot.GcResult;
+import dev.ignition.snapshot.InvalidSnapshotNameException;
+import dev.ignition.snapshot.LayerId;
+import dev.ignition.snapshot.LayerInfo;
+import dev.ignition.snapshot.NoSuchSnapshotException;
+import dev.ignition.snapshot.RestoreTimings;
+import dev.ignition.snapshot.RestoredSnapshot;
+import dev.ignition.snapshot.SnapshotConflictException;
+import dev.ignition.snapshot.SnapshotException;
+import dev.ignition.snapshot.SnapshotInfo;
+import dev.ignition.snapshot.SquashMode;
+import dev.ignition.snapshot.Verification;
+import dev.ignition.snapshot.VerifyReport;
+import dev.ignition.snapshot.WriteResult;
+import dev.ignition.snapshot.WriteTimings;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Supplier;
+import java.util.regex.Pattern;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The store's implementation. Layout on disk: {@code layers/<id>/}, {@code names/<name>},
+ * {@code tmp/} (in-flight writes and deletions, emptied on open), {@code store.lock} and the
+ * marker {@code ignition-store.json}.
+ */
+public final class StoreImpl implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(StoreImpl.class);
+    private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
+    private static final String MARKER = "ignition-store.json";
+    private static final String MARKER_TEXT =
+            "{\"format\":\"ignition-snapshot-store\",\"formatVersion\":1}\n";
+    /** FileLock is per process: threads of one JVM are serialised by this lock first. */
+    private static final ConcurrentHashMap<Path, ReentrantLock> JVM_LOCKS = new ConcurrentHashMap<>();
+
+    private final Path root;
+    private final Path layers;
+    private final Path names;
+    private final Path tmp;
+    private final FileChannel lockChannel;
+    private final ReentrantLock jvmLock;
+    private final ChainResolver resolver;
+
+    private StoreImpl(Path root) throws IOException {
+        this.root = root;
+        this.layers = root.resolve("layers");
+        this.names = root.resolve("names");
+        this.tmp = root.resolve("tmp");
+        this.resolver = new ChainResolver(layers);
+        this.lockChannel = FileChannel.open(root.resolve("store.lock"), StandardOpenOption.CREATE,
+                StandardOpenOption.WRITE);
+        this.jvmLock = JVM_LOCKS.computeIfAbsent(root, k -> new ReentrantLock());
+    }
+
+    /** Opens (creating if needed) the store at {@code dir} and removes leftovers of crashed writes. */
+    public static StoreImpl open(Path dir) {
+        try {
+            Files.createDirectories(dir);
+            Path root = dir.toRealPath();
+            Path marker = root.resolve(MARKER);
+            if (!Files.exists(marker)) {
+                try (DirectoryStream<Path> s = Files.newDirectoryStream(root)) {
+                    for (Path p : s) {
+                        String n = p.getFileName().toString();
+                        if (!Set.of("layers", "names", "tmp", "store.lock").contains(n)) {
+                            throw new SnapshotException("refusing to use " + root + " as a snapshot store: it is not"
+                                    + " empty and has no " + MARKER + " (found '" + n + "')");
+                        }
+                    }
+                }
+            } else {
+                String text = Files.readString(marker, StandardCharsets.UTF_8);
+                if (!text.contains("\"formatVersion\":1")) {
+                    throw new SnapshotException("store " + root + " has an unsupported " + MARKER + ": " + text.strip());
+                }
+            }
+            for (String d : List.of("layers", "names", "tmp")) {
+                Files.createDirectories(root.resolve(d));
+            }
+            StoreImpl s = new StoreImpl(root);
+            try {
+                s.locked(() -> {
+                    try {
+                        if (!Files.exists(marker)) {
+                            Path t = s.tmp.resolve(UUID.randomUUID() + ".marker");
+                            Fs.writeNewFile(t, MARKER_TEXT.getBytes(StandardCharsets.UTF_8));
+                            Files.move(t, marker, StandardCopyOption.ATOMIC_MOVE);
+                            Fs.fsyncDir(root);
+                        }
+                        s.cleanTmp();
+                    } catch (IOException e) {
+                        throw new UncheckedIOException(e);
+                    }
+                    return null;
+                });
+            } catch (RuntimeException e) {
+                s.close();
+                throw e;
+            }
+            return s;
+        } catch (IOException | UncheckedIOException e) {
+            throw new SnapshotException("cannot open snapshot store " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    public Path root() {
+        return root;
+    }
+
+    private void cleanTmp() throws IOException {
+        int n = 0;
+        try (DirectoryStream<Path> s = Files.newDirectoryStream(tmp)) {
+            for (Path p : s) {
+                Fs.deleteTree(p);
+                n++;
+            }
+        }
+        if (n > 0) {
+            LOG.info("Removed {} leftover(s) of interrupted writes or deletions from {}", n, tmp);
+            Fs.fsyncDir(tmp);
+        }
+    }
+
+    /** Runs {@code body} holding the store's writer lock (this JVM's, then the file lock). */
+    private <T> T locked(Supplier<T> body) {
+        jvmLock.lock();
+        try (FileLock ignored = lockChannel.lock()) {
+            return body.get();
+        } catch (IOException e) {
+            throw new SnapshotException("cannot lock " + root.resolve("store.lock") + ": " + e.getMessage(), e);
+        } finally {
+            jvmLock.unlock();
+        }
+    }
+
+    // ---- names ---------------------------------------------------------------------------
+
+    public static void checkName(String name) {
+        if (!NAME.matcher(name).matches()) {
+            throw new InvalidSnapshotNameException(name);
+        }
+    }
+
+    private Path namePath(String name) {
+        checkName(name);
+        Path p = names.resolve(name);
+        if (!p.getParent().equals(names)) {
+            throw new InvalidSnapshotNameException(name);
+        }
+        return p;
+    }
+
+    private @Nullable LayerId readRefOrNull(String name) {
+        Path p = namePath(name);
+        byte[] b;
+        try {
+            if (Files.size(p) > 80) {
+                throw new SnapshotException("snapshot '" + name + "': name file " + p + " is corrupt (too large)");
+            }
+            b = Files.readAllBytes(p);
+        } catch (NoSuchFileException e) {
+            return null;
+        } catch (IOException e) {
+            throw new SnapshotException("snapshot '" + name + "': cannot read " + p + ": " + e, e);
+        }
+        String text = new String(b, StandardCharsets.US_ASCII).strip();
+        if (!LayerId.isValid(text)) {
+            throw new SnapshotException("snapshot '" + name + "': name file " + p + " does not hold a layer id");
+        }
+        return new LayerId(text);
+    }
+
+    private LayerId readRef(String name) {
+        LayerId id = readRefOrNull(name);
+        if (id == null) {
+            throw new NoSuchSnapshotException(name, root);
+        }
+        return id;
+    }
+
+    private List<String> nameList() {
+        List<String> out = new ArrayList<>();
+        try (DirectoryStream<Path> s = Files.newDirectoryStream(names)) {
+            for (Path p : s) {
+                String n = p.getFileName().toString();
+                if (NAME.matcher(n).matches()) {
+                    out.add(n);
+                }
+            }
+        } catch (IOException e) {
+            throw new SnapshotException("cannot list " + names + ": " + e, e);
+        }
+        out.sort(null);
+        return out;
+    }
+
+    private List<LayerId> layerList() {
+        List<LayerId> out = new ArrayList<>();
+        try (DirectoryStream<Path> s = Files.newDirectoryStream(layers)) {
+            for (Path p : s) {
+                String n = p.getFileName().toString();
+                if (LayerId.isValid(n)) {
+                    out.add(new LayerId(n));
+                }
+            }
+        } catch (IOException e) {
+            throw new SnapshotException("cannot list " + layers + ": " + e, e);
+        }
+        return out;
+    }
+
+    private void publishName(String name, LayerId id) throws IOException {
+        Path t = tmp.resolve(UUID.randomUUID() + ".ref");
+        Fs.writeNewFile(t, (id.hex() + "\n").getBytes(StandardCharsets.US_ASCII));
+        Files.move(t, namePath(name), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        Fs.fsyncDir(names);
+    }
+
+    // ---- writing -------------------------------------------------------------------------
+
+    public WriteResult writeFull(String name, GuestMemory memory, Map<String, byte[]> state) {
+        checkName(name);
+        long t0 = System.nanoTime();
+        return locked(() -> {
+            requireAbsent(name);
+            return publish(name, t0, (w, dir) -> w.writeFull(dir, memory, state));
+        });
+    }
+
+    public WriteResult writeDiff(String name, String parentName, GuestMemory memory, DirtyPages dirty,
+            Map<String, byte[]> state) {
+        checkName(name);
+        checkName(parentName);
+        if (name.equals(parentName)) {
+            throw new SnapshotConflictException("a diff cannot take its parent's name '" + name + "': publishing it"
+                    + " would move the name off the parent it depends on; choose a new name");
+        }
+        long t0 = System.nanoTime();
+        return locked(() -> {
+            requireAbsent(name);
+            LayerId parentId = readRef(parentName);
+            ResolvedLayer parent = resolver.resolve(parentId, Verification.METADATA).getFirst();
+            Layout layout = Layout.of(memory);
+            if (!layout.sameAs(parent.layout())) {
+                throw new SnapshotConflictException("cannot write diff '" + name + "': the memory's layout " + layout
+                        + " differs from parent '" + parentName + "''s " + parent.layout());
+            }
+            PageRuns runs;
+            try {
+                runs = DiffPacker.runs(layout, dirty);
+            } catch (IllegalArgumentException e) {
+                throw new SnapshotConflictException("cannot write diff '" + name + "': " + e.getMessage());
+            }
+            return publish(name, t0, (w, dir) -> w.writeDiff(dir, parentId, memory, layout, runs, state));
+        });
+    }
+
+    @FunctionalInterface
+    private interface LayerBody {
+        Manifest write(LayerWriter writer, Path dir) throws IOException;
+    }
+
+    private void requireAbsent(String name) {
+        if (Files.exists(namePath(name), LinkOption.NOFOLLOW_LINKS)) {
+            throw new SnapshotConflictException("snapshot '" + name + "' already exists in " + root
+                    + "; delete it first or choose another name");
+        }
+    }
+
+    /** Writes a layer under tmp/, fsyncs, renames it into layers/ and publishes the name. */
+    private WriteResult publish(String name, long t0, LayerBody body) {
+        Path work = tmp.resolve(UUID.randomUUID() + ".layer");
+        LayerWriter w = new LayerWriter();
+        try {
+            Files.createDirectory(work);
+            Manifest m = body.write(w, work);
+            long p0 = System.nanoTime();
+            byte[] bytes = ManifestCodec.encode(m);
+            Fs.writeNewFile(work.resolve(Manifest.MANIFEST), bytes);
+            Fs.fsyncDir(work);
+            LayerId id = new LayerId(Checksums.sha256Hex(bytes));
+            Path dest = layers.resolve(id.hex());
+            boolean dedup = Files.isDirectory(dest);
+            if (dedup) {
+                Fs.deleteTree(work);
+            } else {
+                try {
+                    Files.move(work, dest, StandardCopyOption.ATOMIC_MOVE);
+                } catch (AtomicMoveNotSupportedException | FileAlreadyExistsException e) {
+                    throw new SnapshotException("cannot publish layer " + id + ": " + e, e);
+                }
+                Fs.fsyncDir(layers);
+            }
+            publishName(name, id);
+            long end = System.nanoTime();
+            ResolvedLayer layer = new ResolvedLayer(id, dest, m, Layout.of(m.layout(), m.pageSize()), null);
+            return new WriteResult(name, layer.info(), m.storedPages(), dedup,
+                    new WriteTimings(w.writeNanos(), w.syncNanos(), end - p0, end - t0));
+        } catch (IOException e) {
+            Fs.deleteTree(work);
+            throw new SnapshotException("cannot write snapshot '" + name + "' in " + root + ": " + e, e);
+        } catch (RuntimeException e) {
+            Fs.deleteTree(work);
+            throw e;
+        }
+    }
+
+    // ---- reading -------------------------------------------------------------------------
+
+    public List<LayerInfo> resolve(String name) {
+        return resolver.resolve(readRef(name), Verification.METADATA).stream().map(ResolvedLayer::info).toList();
+    }
+
+    public LayerInfo inspect(String name) {
+        return resolver.load(readRef(name), false).info();
+    }
+
+    public LayerInfo inspect(LayerId id) {
+        return resolver.load(id, false).info();
+    }
+
+    public List<SnapshotInfo> list() {
+        List<SnapshotInfo> out = new ArrayList<>();
+        for (String n : nameList()) {
+            LayerId id = readRefOrNull(n);
+            if (id == null) {
+                continue;
+            }
+            List<LayerInfo> chain = resolve(n);
+            java.time.Instant t;
+            try {
+                t = Files.getLastModifiedTime(names.resolve(n)).toInstant();
+            } catch (IOException e) {
+                t = java.time.Instant.EPOCH;
+            }
+            out.add(new SnapshotInfo(n, chain.getFirst(), chain.size(), t));
+        }
+        return out;
+    }
+
+    public RestoredSnapshot restore(String name, Verification verification) {
+        long t0 = System.nanoTime();
+        LayerId id = readRef(name);
+        List<ResolvedLayer> chain = resolver.resolve(id, verification);
+        Map<String, byte[]> state = ChainResolver.readState(chain.getFirst());
+        Restorer.checkHostPageSize(chain.getFirst(), Libc.pageSize());
+        long t1 = System.nanoTime();
+        Restorer.Result r = Restorer.restore(chain);
+        long end = System.nanoTime();
+        RestoreTimings timings = new RestoreTimings(t1 - t0, r.mapNanos(), r.overlayNanos(), end - t0, chain.size(),
+                r.pagesOverlaid());
+        return new RestoredSnapshot(name, r.memory(), state, chain.stream().map(ResolvedLayer::info).toList(), timings);
+    }
+
+    // ---- verify --------------------------------------------------------------------------
+
+    public VerifyReport verify() {
+        return locked(() -> {
+            List<VerifyReport.Problem> problems = new ArrayList<>();
+            List<LayerId> all = layerList();
+            Set<LayerId> present = new HashSet<>(all);
+            try (DirectoryStream<Path> s = Files.newDirectoryStream(layers)) {
+                for (Path p : s) {
+                    if (!LayerId.isValid(p.getFileName().toString())) {
+                        problems.add(new VerifyReport.Problem("store", "unexpected entry " + p + " in layers/"));
+                    }
+                }
+            } catch (IOException e) {
+                problems.add(new VerifyReport.Problem("store", "cannot list layers/: " + e));
+            }
+            for (LayerId id : all) {
+                try {
+                    ResolvedLayer l = resolver.load(id, true);
+                    ChainResolver.readState(l);
+                    LayerId parent = l.manifest().parent();
+                    if (parent != null && !present.contains(parent)) {
+                        problems.add(new VerifyReport.Problem("layer " + id, "its parent layer " + parent
+                                + " is missing from the store"));
+                    }
+                } catch (SnapshotException e) {
+                    problems.add(new VerifyReport.Problem("layer " + id, reason(e)));
+                }
+            }
+            List<String> ns = nameList();
+            for (String n : ns) {
+                try {
+                    resolver.resolve(readRef(n), Verification.METADATA);
+                } catch (CorruptLayerException e) {
+                    problems.add(new VerifyReport.Problem("snapshot '" + n + "'", e.getMessage()));
+                } catch (SnapshotException e) {
+                    problems.add(new VerifyReport.Problem("snapshot '" + n + "'", e.getMessage()));
+                }
+            }
+            return new VerifyReport(all.size(), ns.size(), problems);
+        });
+    }
+
+    private static String reason(SnapshotException e) {
+        return e instanceof CorruptLayerException c ? c.reason() : e.getMessage();
+    }
+
+    // ---- delete, gc, squash ----------------------------------------------------------------
+
+    public DeleteResult delete(String name, boolean cascade) {
+        checkName(name);
+        return locked(() -> {
+            LayerId id = readRef(name);
+            Map<String, LayerId> refs = new TreeMap<>();
+            for (String n : nameList()) {
+                LayerId r = readRefOrNull(n);
+                if (r != null) {
+                    refs.put(n, r);
+                }
+            }
+            boolean sharedByOtherName = refs.entrySet().stream()
+                    .anyMatch(e -> !e.getKey().equals(name) && e.getValue().equals(id));
+            Map<LayerId, List<LayerId>> children = childrenMap();
+            Set<LayerId> descendants = new HashSet<>();
+            Deque<LayerId> todo = new ArrayDeque<>(children.getOrDefault(id, List.of()));
+            while (!todo.isEmpty()) {
+                LayerId c = todo.pop();
+                if (descendants.add(c)) {
+                    todo.addAll(children.getOrDefault(c, List.of()));
+                }
+            }
+            try {
+                if (sharedByOtherName) {
+                    Files.delete(namePath(name));
+                    Fs.fsyncDir(names);
+                    return new DeleteResult(List.of(name), List.of());
+                }
+                Set<LayerId> reachableWithout = reachable(refs.entrySet().stream()
+                        .filter(e -> !e.getKey().equals(name)).map(Map.Entry::getValue).toList());
+                List<String> dependentNames = new ArrayList<>();
+                for (var e : refs.entrySet()) {
+                    if (!e.getKey().equals(name) && descendants.contains(e.getValue())) {
+                        dependentNames.add(e.getKey());
+                    }
+                }
+                boolean neededByOthers = reachableWithout.contains(id);
+                if (neededByOthers && !cascade) {
+                    throw new SnapshotConflictException("snapshot '" + name + "' (layer " + id.shortForm()
+                            + ") has descendants used by snapshots " + dependentNames
+                            + "; delete those first or delete with cascade");
+                }
+                List<String> removedNames = new ArrayList<>();
+                removedNames.add(name);
+                if (cascade) {
+                    removedNames.addAll(dependentNames);
+                }
+                for (String n : removedNames) {
+                    Files.deleteIfExists(namePath(n));
+                }
+                Fs.fsyncDir(names);
+                // Remove what no remaining name reaches, children before parents.
+                Set<LayerId> keep = reachable(refs.entrySet().stream()
+                        .filter(e -> !removedNames.contains(e.getKey())).map(Map.Entry::getValue).toList());
+                List<LayerId> removed = new ArrayList<>();
+                Set<LayerId> doomed = new HashSet<>(descendants);
+                doomed.add(id);
+                for (LayerId l : childrenFirst(doomed, children)) {
+                    if (!keep.contains(l) && removeLayer(l)) {
+                        removed.add(l);
+                    }
+                }
+                return new DeleteResult(removedNames, removed);
+            } catch (IOException e) {
+                throw new SnapshotException("cannot delete snapshot '" + name + "': " + e, e);
+            }
+        });
+    }
+
+    /** Parent to children over every layer whose manifest decodes; undecodable layers are skipped. */
+    private Map<LayerId, List<LayerId>> childrenMap() {
+        Map<LayerId, List<LayerId>> out = new HashMap<>();
+        for (LayerId l : layerList()) {
+            try {
+                LayerId p = resolver.manifestOnly(l).parent();
+                if (p != null) {
+                    out.computeIfAbsent(p, k -> new ArrayList<>()).add(l);
+                }
+            } catch (CorruptLayerException e) {
+                LOG.warn("Ignoring unreadable layer while looking for children: {}", e.getMessage());
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Every layer reachable from {@code heads} through parent links. A reachable manifest that
+     * cannot be decoded stops the walk with an exception: guessing could delete a needed layer.
+     */
+    private Set<LayerId> reachable(List<LayerId> heads) {
+        Set<LayerId> seen = new HashSet<>();
+        Deque<LayerId> todo = new ArrayDeque<>(heads);
+        while (!todo.isEmpty()) {
+            LayerId l = todo.pop();
+            if (!seen.add(l)) {
+                continue;
+            }
+            if (!Files.isDirectory(layers.resolve(l.hex()))) {
+                continue;
+            }
+            LayerId p = resolver.manifestOnly(l).parent();
+            if (p != null) {
+                todo.push(p);
+            }
+        }
+        return seen;
+    }
+
+    /** Orders {@code set} so every layer comes after its children: a crash never leaves an orphan. */
+    private static List<LayerId> childrenFirst(Set<LayerId> set, Map<LayerId, List<LayerId>> children) {
+        List<LayerId> out = new ArrayList<>();
+        Set<LayerId> done = new HashSet<>();
+        for (LayerId start : set.stream().sorted(java.util.Comparator.comparing(LayerId::hex)).toList()) {
+            Deque<Map.Entry<LayerId, Boolean>> stack = new ArrayDeque<>();
+            stack.push(Map.entry(start, false));
+            while (!stack.isEmpty()) {
+                var e = stack.pop();
+                LayerId l = e.getKey();
+                if (e.getValue()) {
+                    out.add(l);
+                    continue;
+                }
+                if (!done.add(l)) {
+                    continue;
+                }
+                stack.push(Map.entry(l, true));
+                for (LayerId c : children.getOrDefault(l, List.of())) {
+                    if (set.contains(c) && !done.contains(c)) {
+                        stack.push(Map.entry(c, false));
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Moves a layer into tmp/ (atomic, so a crash leaves it whole or gone) and deletes it. */
+    private boolean removeLayer(LayerId id) throws IOException {
+        Path dir = layers.resolve(id.hex());
+        if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
+            return false;
+        }
+        Path trash = tmp.resolve(id.hex() + "." + UUID.randomUUID() + ".trash");
+        Files.move(dir, trash, StandardCopyOption.ATOMIC_MOVE);
+        Fs.fsyncDir(layers);
+        Fs.deleteTree(trash);
+        return true;
+    }
+
+    private static long dirSize(Path dir) {
+        long total = 0;
+        try (DirectoryStream<Path> s = Files.newDirectoryStream(dir)) {
+            for (Path p : s) {
+                total += Files.size(p);
+            }
+        } catch (IOException e) {
+            return total;
+        }
+        return total;
+    }
+
+    public GcResult gc() {
+        return locked(() -> {
+            List<LayerId> heads = new ArrayList<>();
+            for (String n : nameList()) {
+                LayerId r = readRefOrNull(n);
+                if (r != null) {
+                    heads.add(r);
+                }
+            }
+            Set<LayerId> keep;
+            try {
+                keep = reachable(heads);
+            } catch (CorruptLayerException e) {
+                throw new SnapshotException("garbage collection stopped, nothing was deleted: a reachable layer's"
+                        + " parent cannot be determined (" + e.getMessage() + ")", e);
+            }
+            List<LayerId> removed = new ArrayList<>();
+            long freed = 0;
+            Set<LayerId> garbage = new HashSet<>(layerList());
+            garbage.removeAll(keep);
+            try {
+                for (LayerId l : childrenFirst(garbage, childrenMap())) {
+                    long size = dirSize(layers.resolve(l.hex()));
+                    if (removeLayer(l)) {
+                        removed.add(l);
+                        freed += size;
+                    }
+                }
+            } catch (IOException e) {
+                throw new SnapshotException("garbage collection failed after removing " + removed.size()
+                        + " layers: " + e, e);
+            }
+            return new GcResult(removed, freed);
+        });
+    }
+
+    public WriteResult squash(String name, String newName, SquashMode mode) {
+        checkName(name);
+        checkName(newName);
+        long t0 = System.nanoTime();
+        return locked(() -> {
+            if (!newName.equals(name)) {
+                requireAbsent(newName);
+            }
+            List<ResolvedLayer> chain = resolver.resolve(readRef(name), Verification.METADATA);
+            Map<String, byte[]> state = ChainResolver.readState(chain.getFirst());
+            if (mode == SquashMode.DIFF && chain.size() == 1) {
+                throw new SnapshotConflictException("snapshot '" + name + "' is a single full layer; there are no"
+                        + " diffs to squash");
+            }
+            Restorer.Result restored = Restorer.restore(chain);
+            try (GuestMemory memory = restored.memory()) {
+                if (mode == SquashMode.FULL) {
+                    return publish(newName, t0, (w, dir) -> w.writeFull(dir, memory, state));
+                }
+                ResolvedLayer root = chain.getLast();
+                Layout layout = root.layout();
+                long[] union = new long[(layout.totalPages() + 63) / 64];
+                for (ResolvedLayer l : chain) {
+                    PageRuns runs = l.runs();
+                    if (runs == null) {
+                        continue;
+                    }
+                    for (int r = 0; r < runs.runCount(); r++) {
+                        for (int p = runs.start(r); p < runs.start(r) + runs.count(r); p++) {
+                            union[p >>> 6] |= 1L << (p & 63);
+                        }
+                    }
+                }
+                PageRuns runs = new PageRuns(64);
+                for (int region = 0; region < layout.regions().size(); region++) {
+                    int first = layout.firstPage(region);
+                    boolean startRegion = true;
+                    for (int p = first; p < first + layout.pagesIn(region); p++) {
+                        if ((union[p >>> 6] & (1L << (p & 63))) != 0) {
+                            int n = runs.runCount();
+                            if (!startRegion && n > 0 && runs.start(n - 1) + runs.count(n - 1) == p) {
+                                runs.extendLast(1);
+                            } else {
+                                runs.addRun(p, 1);
+                            }
+                            startRegion = false;
+                        }
+                    }
+                }
+                return publish(newName, t0, (w, dir) -> w.writeDiff(dir, root.id(), memory, layout, runs, state));
+            }
+        });
+    }
+
+    @Override
+    public void close() {
+        try {
+            lockChannel.close();
+        } catch (IOException e) {
+            throw new SnapshotException("cannot close " + root.resolve("store.lock") + ": " + e, e);
+        }
+    }
+}

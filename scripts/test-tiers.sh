@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Runs Ignition's test tiers; called by `./ignition test` (JAVA_HOME and PATH already set).
+#
+#   unit        everything that needs no hypervisor — always, on this host
+#   kvm         freestanding guests on KVM — on this host when /dev/kvm is usable, otherwise
+#               inside the nested-KVM runner when one is available (IGNITION_NESTED_KVM or
+#               ../shared/tools/nested-kvm); a skipped kvm test is a failure wherever KVM exists
+#   linux-guest real Linux guests — see ./ignition test-linux
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+ONLY=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --only) ONLY=$2; shift 2;;
+    *) echo "test-tiers: unknown argument $1" >&2; exit 2;;
+  esac
+done
+MVN=(mvn -B -e -Dstyle.color=never)
+host_kvm_usable() { [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
+nested_runner() {
+  if [ -n "${IGNITION_NESTED_KVM:-}" ]; then echo "$IGNITION_NESTED_KVM"; return 0; fi
+  [ -x "$ROOT/../shared/tools/nested-kvm" ] && { echo "$ROOT/../shared/tools/nested-kvm"; return 0; }
+  return 1
+}
+LOG_DIR="$ROOT/target/test-logs"; mkdir -p "$LOG_DIR"
+
+# Sums the "Tests run: N, Failures: F, Errors: E, Skipped: S" result lines Surefire prints per module.
+summarize() { # $1 = log file, $2 = tier name
+  awk -v tier="$2" '/^\[(INFO|WARNING|ERROR)\] Tests run: [0-9]+, Failures: [0-9]+, Errors: [0-9]+, Skipped: [0-9]+$/ {
+      gsub(/,/, ""); run += $4; fail += $6 + $8; skip += $10 }
+    END { printf "%s: %d passed, %d failed, %d skipped\n", tier, run - fail - skip, fail, skip }' "$1"
+}
+
+run_unit() {
+  local log="$LOG_DIR/unit.log" rc=0
+  if host_kvm_usable; then export IGNITION_REQUIRE_BACKENDS=kvm; fi
+  echo "== unit tier (and kvm, if this host has /dev/kvm)" >&2
+  "${MVN[@]}" verify -Dignition.excludedGroups=linux-guest 2>&1 | tee "$log" | grep -E 'Tests run:|FAIL|ERROR|BUILD|Reactor Summary|SUCCESS' || true
+  grep -q 'BUILD SUCCESS' "$log" || rc=1
+  summarize "$log" unit
+  return $rc
+}
+
+run_kvm_nested() {
+  local runner=$1 log="$LOG_DIR/kvm-nested.log" rc=0
+  echo "== kvm tier inside $runner (this host's /dev/kvm is not usable)" >&2
+  IGNITION_REQUIRE_BACKENDS=kvm "$runner" --mem 6144 -- \
+    "$(printf '%q ' "${MVN[@]}")" -o test -Dignition.groups=kvm -Dsurefire.failIfNoSpecifiedTests=false \
+    2>&1 | tee "$log" | grep -E 'Tests run:|FAIL|ERROR|BUILD|nested-kvm' || true
+  grep -q 'BUILD SUCCESS' "$log" || rc=1
+  local line; line=$(summarize "$log" kvm); echo "$line"
+  case "$line" in "kvm: 0 passed"*) echo "kvm tier ran no test" >&2; rc=1;; esac
+  return $rc
+}
+
+status=0
+case "$ONLY" in
+  "")
+    run_unit || status=1
+    if ! host_kvm_usable; then
+      if runner=$(nested_runner); then
+        run_kvm_nested "$runner" || status=1
+      else
+        echo "kvm tier skipped: /dev/kvm is not usable here and no nested-KVM runner is configured" >&2
+      fi
+    fi
+    ;;
+  kvm)
+    if host_kvm_usable; then
+      IGNITION_REQUIRE_BACKENDS=kvm "${MVN[@]}" test -Dignition.groups=kvm || status=1
+    else
+      runner=$(nested_runner) || { echo "no usable /dev/kvm and no nested-KVM runner" >&2; exit 1; }
+      run_kvm_nested "$runner" || status=1
+    fi
+    ;;
+  linux-guest)
+    echo "linux-guest tier: no tests yet" >&2
+    ;;
+  *) echo "test-tiers: unknown tier $ONLY" >&2; exit 2;;
+esac
+exit $status

@@ -12,6 +12,7 @@ module dev.ignition.core {
     exports dev.ignition;
     exports dev.ignition.device;
     exports dev.ignition.guest;
+    exports dev.ignition.initramfs;
     exports dev.ignition.memory;
     exports dev.ignition.spi;
 

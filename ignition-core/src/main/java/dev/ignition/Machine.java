@@ -5,6 +5,7 @@ import dev.ignition.device.DeviceContext;
 import dev.ignition.device.InterruptLine;
 import dev.ignition.guest.FreestandingGuest;
 import dev.ignition.guest.Guest;
+import dev.ignition.guest.LinuxGuest;
 import dev.ignition.internal.device.BootTimer;
 import dev.ignition.internal.device.DeviceBus;
 import dev.ignition.internal.device.ExitDevice;
@@ -16,6 +17,7 @@ import dev.ignition.internal.vm.MachineInternals;
 import dev.ignition.internal.vm.VcpuLoop;
 import dev.ignition.internal.x86.LongModeSetup;
 import dev.ignition.internal.x86.X86Layout;
+import dev.ignition.internal.x86.linux.LinuxLoader;
 import dev.ignition.memory.GuestMemory;
 import dev.ignition.spi.Architecture;
 import dev.ignition.spi.BootState;
@@ -120,7 +122,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
             }
             // A restored vCPU's registers come from its state; the boot state is only a placeholder.
             BootState boot = image != null ? new BootState.X86LongMode(0, 0, 0, 0, 0, 0)
-                    : load(java.util.Objects.requireNonNull(guest), memory);
+                    : load(java.util.Objects.requireNonNull(guest), memory, b.vcpus);
             hvVm = provider.createVm(new VmConfig(memory, b.vcpus, b.trackDirtyPages));
             Console console = new Console(b.consoleOutputs, b.consoleListeners);
             DeviceBus bus = new DeviceBus();
@@ -203,7 +205,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
         }
     }
 
-    private static BootState load(Guest guest, GuestMemory memory) {
+    private static BootState load(Guest guest, GuestMemory memory, int vcpus) {
         return switch (guest) {
             case FreestandingGuest g -> {
                 if (g.loadAddress() < X86Layout.HIMEM_START || !memory.contains(g.loadAddress(), g.code().length)
@@ -216,6 +218,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
                 memory.write(g.loadAddress(), g.code());
                 yield LongModeSetup.write(memory, g.entryAddress(), 0);
             }
+            case LinuxGuest g -> LinuxLoader.load(memory, vcpus, g.kernel(), g.initramfs(), g.commandLine()).boot();
         };
     }
 

@@ -1,4 +1,4 @@
 package dev.ignition.guest;
 
 /** What a VM runs. */
-public sealed interface Guest permits FreestandingGuest {}
+public sealed interface Guest permits FreestandingGuest, LinuxGuest {}

@@ -201,10 +201,11 @@ public final class HvfVm implements HypervisorVm {
                     .append(" bytes does not fit the 0x").append(Long.toHexString(Arm64Layout.GIC_REDIST_SPACE))
                     .append(" reserved or does not hold ").append(vcpus).append(" vCPUs;");
         }
-        if (g.virtualTimerIntid() < 16 || g.virtualTimerIntid() > 31 || g.physicalTimerIntid() < 16
-                || g.physicalTimerIntid() > 31) {
-            problems.append(" timer INTIDs ").append(g.virtualTimerIntid()).append('/')
-                    .append(g.physicalTimerIntid()).append(" are not PPIs;");
+        // The core writes the standard device tree (Arm64DeviceTree.Gic.standard): virtual timer
+        // INTID 27 (PPI 11), physical 30 (PPI 14), as the SDK's hv_gic_intid_t defines them.
+        if (g.virtualTimerIntid() != 27 || g.physicalTimerIntid() != 30) {
+            problems.append(" timer INTIDs are ").append(g.virtualTimerIntid()).append('/')
+                    .append(g.physicalTimerIntid()).append(", the device tree says 27/30;");
         }
         int lastSpi = Arm64Layout.SPI_INTID_BASE + Arm64Layout.VIRTIO_SPI_BASE + Arm64Layout.VIRTIO_SLOTS - 1;
         if (g.spiBase() > Arm64Layout.SPI_INTID_BASE + Arm64Layout.UART_SPI || g.spiBase() + g.spiCount() <= lastSpi) {

@@ -9,7 +9,9 @@ import dev.ignition.spi.BootState;
 import dev.ignition.spi.HypervisorVm;
 import dev.ignition.spi.Vcpu;
 import dev.ignition.spi.VmConfig;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.locks.Condition;
@@ -42,6 +44,7 @@ public final class HvfVm implements HypervisorVm {
     static final long RWX = HvfLayer.MEMORY_READ | HvfLayer.MEMORY_WRITE | HvfLayer.MEMORY_EXEC;
     static final long RX = HvfLayer.MEMORY_READ | HvfLayer.MEMORY_EXEC;
     private static final long CREATE_ORDER_TIMEOUT_SECONDS = 30;
+    private static final System.Logger LOG = System.getLogger(HvfVm.class.getName());
 
     private final HvfLayer hv;
     private final VmConfig config;
@@ -66,6 +69,7 @@ public final class HvfVm implements HypervisorVm {
     private int mappedRegions;
     private volatile long vtimerOffset;
     private volatile boolean stateRestored;
+    private volatile boolean gicRegisterFallback;
     private volatile boolean anyRan;
     private boolean closed;
 
@@ -252,6 +256,11 @@ public final class HvfVm implements HypervisorVm {
 
     boolean stateRestored() {
         return stateRestored;
+    }
+
+    /** The GIC blob was refused and the distributor was restored register by register. */
+    boolean gicRegisterFallback() {
+        return gicRegisterFallback;
     }
 
     void markRan() {
@@ -507,7 +516,26 @@ public final class HvfVm implements HypervisorVm {
             lock.unlock();
         }
         long counter = hv.machAbsoluteTime() - vtimerOffset;
-        return new HvfState.Vm(counter, config.vcpus(), hv.gicGetState()).encode();
+        byte[] blob = hv.gicGetState();
+        return new HvfState.Vm(counter, config.vcpus(), blob, captureDistributor()).encode();
+    }
+
+    /**
+     * The distributor registers for the register-level fallback, or nothing when the framework
+     * does not answer them (the blob alone is then the GIC state).
+     */
+    private Map<Integer, Long> captureDistributor() {
+        Map<Integer, Long> regs = new LinkedHashMap<>();
+        try {
+            for (int reg : GicRegs.DISTRIBUTOR) {
+                regs.put(reg, hv.gicGetDistributorReg(reg));
+            }
+            return regs;
+        } catch (HvfCallException | UnsupportedOperationException e) {
+            LOG.log(System.Logger.Level.WARNING, "GIC distributor registers unreadable ({0}); the snapshot relies "
+                    + "on the framework's GIC blob alone", e.getMessage());
+            return Map.of();
+        }
     }
 
     @Override
@@ -529,7 +557,22 @@ public final class HvfVm implements HypervisorVm {
             }
             // The counter continues from its captured value: CNTVCT = mach_absolute_time - offset.
             vtimerOffset = hv.machAbsoluteTime() - vm.guestCounter();
-            hv.gicSetState(vm.gic());
+            try {
+                hv.gicSetState(vm.gic());
+            } catch (HvfCallException refused) {
+                if (vm.distributor().isEmpty()) {
+                    throw refused;
+                }
+                // The blob format can change with a macOS update; rebuild the GIC register by register.
+                LOG.log(System.Logger.Level.WARNING, "{0}; restoring the GIC register by register", refused.getMessage());
+                for (int reg : GicRegs.DISTRIBUTOR) {
+                    Long v = vm.distributor().get(reg);
+                    if (v != null) {
+                        hv.gicSetDistributorReg(reg, v);
+                    }
+                }
+                gicRegisterFallback = true;
+            }
             stateRestored = true;
         } finally {
             lock.unlock();

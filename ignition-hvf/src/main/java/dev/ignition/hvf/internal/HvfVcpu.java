@@ -117,6 +117,7 @@ public final class HvfVcpu implements Vcpu {
         return handle;
     }
 
+    /** Inside {@link #run()} (in the guest, or waiting in WFI or powered off). */
     boolean running() {
         return running;
     }
@@ -157,6 +158,15 @@ public final class HvfVcpu implements Vcpu {
             ranOnce = true;
         }
         vm.markRan();
+        running = true;
+        try {
+            return runLoop();
+        } finally {
+            running = false;
+        }
+    }
+
+    private VcpuExit runLoop() {
         while (true) {
             if (kick.getAndSet(false)) {
                 return new VcpuExit.Interrupted();
@@ -173,13 +183,7 @@ public final class HvfVcpu implements Vcpu {
                 awaitWake(Long.MAX_VALUE);
                 continue;
             }
-            HvfLayer.Exit exit;
-            running = true;
-            try {
-                exit = hv.vcpuRun(handle);
-            } finally {
-                running = false;
-            }
+            HvfLayer.Exit exit = hv.vcpuRun(handle);
             switch (exit.reason()) {
                 case HvfLayer.EXIT_CANCELED -> {
                     // A kick consumed before entering leaves the framework's exit request behind;

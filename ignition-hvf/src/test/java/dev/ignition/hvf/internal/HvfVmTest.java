@@ -163,6 +163,8 @@ class HvfVmTest {
             }
             assertThat(vm.affinityInfo(1, 0)).isEqualTo(Psci.AFFINITY_OFF);
             assertThat(off.getCount()).as("a powered-off vCPU stays in run()").isEqualTo(1);
+            assertThatThrownBy(vm::captureState).as("a vCPU inside run() is not stopped")
+                    .hasMessageContaining("vCPU 1 is running");
             cpu1.get().requestExit();
             assertThat(second.get(5, TimeUnit.SECONDS)).isInstanceOf(VcpuExit.Interrupted.class);
             cpu0.close();

@@ -18,7 +18,8 @@ import org.junit.jupiter.api.Test;
  * Boots the cross-built arm64 guest under {@code qemu-system-aarch64 -M virt,gic-version=3} with
  * <em>our</em> device tree, kernel/initrd/device-tree placement and entry registers (QEMU's own
  * Linux loader is not used: everything goes in with {@code -device loader}, and a three-word stub
- * sets x0..x3 as the boot protocol says). Checks the device tree and the guest, not
+ * sets x0..x3 as the boot protocol says; only the kernel sits 2 MiB higher than on HVF, above
+ * QEMU's own device-tree ROM). Checks the device tree and the guest, not
  * Hypervisor.framework: the CPU is QEMU's TCG, the GIC is QEMU's.
  *
  * <p>Run with {@code guests/arm64/qemu-check.sh}.
@@ -31,6 +32,24 @@ class Arm64QemuBootTest {
 
     @Test
     void bootsToInitWithOurDeviceTreeOnTwoCpus() throws Exception {
+        String console = boot(2);
+        assertThat(console).as(console)
+                .contains("GICv3: CPU1: found redistributor 1 region 0:0x00000000080c0000")
+                .contains("smp: Brought up 1 node, 2 CPUs")
+                .contains("IGNITION-ARM64-INIT-OK cpus=2");
+    }
+
+    /** CPU 16 has MPIDR 0x100 (Aff1 = 1): the second cluster of 16, as in QEMU's virt GICv3. */
+    @Test
+    void bootsWithSeventeenCpusAcrossTwoAffinityClusters() throws Exception {
+        String console = boot(17);
+        assertThat(console).as(console)
+                .contains("CPU16: Booted secondary processor 0x0000000100")
+                .contains("smp: Brought up 1 node, 17 CPUs")
+                .contains("IGNITION-ARM64-INIT-OK cpus=17");
+    }
+
+    private String boot(int cpus) throws Exception {
         String dir = System.getenv("IGNITION_ARM64_GUEST");
         assumeTrue(dir != null && Files.exists(Path.of(dir, "Image")),
                 "set IGNITION_ARM64_GUEST to the directory guests/arm64/build.sh printed (guests/arm64/qemu-check.sh does)");
@@ -39,9 +58,14 @@ class Arm64QemuBootTest {
         byte[] initrd = initramfs(Files.readAllBytes(Path.of(dir, "busybox")));
         long ramSize = 256L << 20;
         Arm64Image image = Arm64Image.parse(kernel);
-        Arm64Boot.Placement p = Arm64Boot.place(Arm64Layout.RAM_BASE, ramSize, image, initrd.length);
-        byte[] dtb = Arm64DeviceTree.build(new Arm64DeviceTree.Spec(Arm64Layout.RAM_BASE, ramSize, 2,
-                Arm64DeviceTree.Gic.standard(2, 11), List.of(0, 1),
+        // QEMU's virt machine keeps its own device tree blob as a ROM in the first MiB of RAM even
+        // without -kernel, so the kernel goes one 2 MiB block up here (the boot protocol allows
+        // any 2 MiB aligned base); initrd and device tree stay where Ignition puts them.
+        long qemuRomBlock = Arm64Image.BASE_ALIGNMENT;
+        Arm64Boot.Placement p = Arm64Boot.place(Arm64Layout.RAM_BASE + qemuRomBlock, ramSize - qemuRomBlock, image,
+                initrd.length);
+        byte[] dtb = Arm64DeviceTree.build(new Arm64DeviceTree.Spec(Arm64Layout.RAM_BASE, ramSize, cpus,
+                Arm64DeviceTree.Gic.standard(cpus, 11), List.of(0, 1),
                 "console=ttyAMA0 earlycon=pl011,mmio32,0x9000000 rdinit=/init panic=-1",
                 new Arm64DeviceTree.Initrd(p.initrdStart(), p.initrdStart() + initrd.length)));
         long stubAt = p.dtbAddress() + (1 << 20);
@@ -56,7 +80,7 @@ class Arm64QemuBootTest {
         Files.write(work.resolve("initrd.cpio"), initrd);
         Files.write(work.resolve("ignition.dtb"), dtb);
         Files.write(work.resolve("stub.bin"), stub.array());
-        List<String> cmd = List.of(QEMU.toString(), "-M", "virt,gic-version=3", "-cpu", "max", "-smp", "2",
+        List<String> cmd = List.of(QEMU.toString(), "-M", "virt,gic-version=3", "-cpu", "max", "-smp", String.valueOf(cpus),
                 "-m", "256M", "-nographic", "-no-reboot", "-monitor", "none", "-serial", "stdio",
                 "-device", loader(work.resolve("Image"), p.kernelAddress()),
                 "-device", loader(work.resolve("initrd.cpio"), p.initrdStart()),
@@ -84,14 +108,16 @@ class Arm64QemuBootTest {
         assertThat(console).as(console)
                 .contains("Booting Linux on physical CPU 0x0000000000")
                 .contains("Machine model: ignition")
+                .contains("Kernel command line: console=ttyAMA0 earlycon=pl011,mmio32,0x9000000 rdinit=/init")
                 .contains("GICv3: ")
                 .contains("arch_timer: cp15 timer(s) running at")
                 .contains("psci: PSCIv")
-                .contains("smp: Brought up 1 node, 2 CPUs")
-                .contains("Trying to unpack rootfs image as initramfs")
-                .contains("IGNITION-ARM64-INIT-OK cpus=2")
+                .contains("ttyAMA0 at MMIO 0x9000000")
+                .contains("Unpacking initramfs")
+                .contains("Run /init as init process")
                 .contains("reboot: Power down");
         System.out.println("QEMU console saved in " + work.resolve("console.log"));
+        return console;
     }
 
     @Test

@@ -110,6 +110,18 @@ public interface HvfLayer {
     /** {@code hv_gic_set_state}: after the GIC and all vCPUs exist, before any vCPU runs. */
     void gicSetState(byte[] state);
 
+    /** {@code hv_gic_get_distributor_reg}; {@code reg} is the GICD register offset. */
+    long gicGetDistributorReg(int reg);
+
+    /** {@code hv_gic_set_distributor_reg}. */
+    void gicSetDistributorReg(int reg, long value);
+
+    /** {@code hv_gic_get_redistributor_reg} (owning thread); {@code reg} is the GICR offset. */
+    long gicGetRedistributorReg(long vcpu, int reg);
+
+    /** {@code hv_gic_set_redistributor_reg} (owning thread). */
+    void gicSetRedistributorReg(long vcpu, int reg, long value);
+
     // --- vCPUs ------------------------------------------------------------------------------
 
     /** {@code hv_vcpu_create} with the default config; the calling thread becomes the owner. */

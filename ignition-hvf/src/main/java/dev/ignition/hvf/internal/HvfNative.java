@@ -178,6 +178,12 @@ public final class HvfNative {
                 optional("hv_gic_get_redistributor_base", RET_LONG_PTR);
         static final @Nullable MethodHandle GIC_GET_ICC_REG = optional("hv_gic_get_icc_reg", RET_LONG_INT_PTR);
         static final @Nullable MethodHandle GIC_SET_ICC_REG = optional("hv_gic_set_icc_reg", RET_LONG_INT_LONG);
+        static final @Nullable MethodHandle GIC_GET_DISTRIBUTOR_REG = optional("hv_gic_get_distributor_reg", RET_INT_PTR);
+        static final @Nullable MethodHandle GIC_SET_DISTRIBUTOR_REG = optional("hv_gic_set_distributor_reg", RET_INT_LONG);
+        static final @Nullable MethodHandle GIC_GET_REDISTRIBUTOR_REG =
+                optional("hv_gic_get_redistributor_reg", RET_LONG_INT_PTR);
+        static final @Nullable MethodHandle GIC_SET_REDISTRIBUTOR_REG =
+                optional("hv_gic_set_redistributor_reg", RET_LONG_INT_LONG);
         static final @Nullable MethodHandle GIC_SET_STATE = optional("hv_gic_set_state", RET_PTR_LONG);
         static final @Nullable MethodHandle GIC_STATE_CREATE = optional("hv_gic_state_create", OBJECT_CREATE);
         static final @Nullable MethodHandle GIC_STATE_GET_SIZE = optional("hv_gic_state_get_size", RET_PTR_PTR);

@@ -45,12 +45,14 @@ public final class HvfState {
      * @param sysRegs {@code hv_sys_reg_t} → value, in capture order
      * @param q Q0..Q31, 16 bytes each
      * @param iccRegs {@code hv_gic_icc_reg_t} → value
+     * @param redistributor GICR register offset → value (register-level GIC path; may be empty)
      * @param power PSCI power state
      * @param pendingEntry CPU_ON entry when {@code power} is ON_PENDING
      * @param pendingContext CPU_ON context id when ON_PENDING
      */
     public record Vcpu(long[] x, long pc, long cpsr, long fpcr, long fpsr, Map<Integer, Long> sysRegs,
-                       byte[][] q, Map<Integer, Long> iccRegs, Power power, long pendingEntry, long pendingContext) {
+                       byte[][] q, Map<Integer, Long> iccRegs, Map<Integer, Long> redistributor, Power power,
+                       long pendingEntry, long pendingContext) {
         public Vcpu {
             if (x.length != 31 || q.length != 32) {
                 throw new IllegalArgumentException("need 31 X and 32 Q registers");
@@ -62,11 +64,12 @@ public final class HvfState {
             }
             sysRegs = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(sysRegs));
             iccRegs = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(iccRegs));
+            redistributor = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(redistributor));
         }
 
         public byte[] encode() {
             ByteBuffer b = ByteBuffer.allocate(8 + 4 + 35 * 8 + 4 + sysRegs.size() * 12 + 512 + 4
-                    + iccRegs.size() * 12 + 4 + 16).order(ByteOrder.LITTLE_ENDIAN);
+                    + iccRegs.size() * 12 + 4 + redistributor.size() * 12 + 4 + 16).order(ByteOrder.LITTLE_ENDIAN);
             b.putLong(VCPU_MAGIC).putInt(VERSION);
             for (long v : x) {
                 b.putLong(v);
@@ -77,6 +80,7 @@ public final class HvfState {
                 b.put(r);
             }
             putMap(b, iccRegs);
+            putMap(b, redistributor);
             b.putInt(power.ordinal()).putLong(pendingEntry).putLong(pendingContext);
             return b.array();
         }
@@ -117,6 +121,13 @@ public final class HvfState {
                                 + Integer.toHexString(id));
                     }
                 }
+                Map<Integer, Long> redist = getMap(b, GicRegs.REDISTRIBUTOR.size(), "redistributor");
+                for (int id : redist.keySet()) {
+                    if (!GicRegs.REDISTRIBUTOR.contains(id)) {
+                        throw new InvalidStateException("vCPU state names unknown redistributor register 0x"
+                                + Integer.toHexString(id));
+                    }
+                }
                 int p = b.getInt();
                 if (p < 0 || p >= Power.values().length) {
                     throw new InvalidStateException("vCPU state has invalid power state " + p);
@@ -126,7 +137,7 @@ public final class HvfState {
                 if (b.hasRemaining()) {
                     throw new InvalidStateException("vCPU state has " + b.remaining() + " trailing bytes");
                 }
-                return new Vcpu(x, pc, cpsr, fpcr, fpsr, sys, q, icc, Power.values()[p], entry, ctx);
+                return new Vcpu(x, pc, cpsr, fpcr, fpsr, sys, q, icc, redist, Power.values()[p], entry, ctx);
             } catch (BufferUnderflowException e) {
                 throw new InvalidStateException("vCPU state blob truncated (" + blob.length + " bytes)");
             }
@@ -136,7 +147,7 @@ public final class HvfState {
         public boolean equals(Object o) {
             return o instanceof Vcpu v && Arrays.equals(x, v.x) && pc == v.pc && cpsr == v.cpsr && fpcr == v.fpcr
                     && fpsr == v.fpsr && sysRegs.equals(v.sysRegs) && Arrays.deepEquals(q, v.q)
-                    && iccRegs.equals(v.iccRegs) && power == v.power && pendingEntry == v.pendingEntry
+                    && iccRegs.equals(v.iccRegs) && redistributor.equals(v.redistributor) && power == v.power && pendingEntry == v.pendingEntry
                     && pendingContext == v.pendingContext;
         }
 
@@ -158,11 +169,19 @@ public final class HvfState {
      * @param guestCounter CNTVCT at capture ({@code mach_absolute_time - vtimer offset})
      * @param vcpus number of vCPUs the VM had
      * @param gic the framework's serialized GIC (distributor and redistributors)
+     * @param distributor GICD register offset → value, for when the framework refuses {@code gic}
+     *        (may be empty)
      */
-    public record Vm(long guestCounter, int vcpus, byte[] gic) {
+    public record Vm(long guestCounter, int vcpus, byte[] gic, Map<Integer, Long> distributor) {
+        public Vm {
+            distributor = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(distributor));
+        }
+
         public byte[] encode() {
-            ByteBuffer b = ByteBuffer.allocate(8 + 4 + 8 + 4 + 4 + gic.length).order(ByteOrder.LITTLE_ENDIAN);
+            ByteBuffer b = ByteBuffer.allocate(8 + 4 + 8 + 4 + 4 + gic.length + 4 + 12 * distributor.size())
+                    .order(ByteOrder.LITTLE_ENDIAN);
             b.putLong(VM_MAGIC).putInt(VERSION).putLong(guestCounter).putInt(vcpus).putInt(gic.length).put(gic);
+            putMap(b, distributor);
             return b.array();
         }
 
@@ -179,13 +198,23 @@ public final class HvfState {
                 long counter = b.getLong();
                 int vcpus = b.getInt();
                 int n = b.getInt();
-                if (vcpus < 1 || n < 0 || n > MAX_GIC_STATE || n != b.remaining()) {
+                if (vcpus < 1 || n < 0 || n > MAX_GIC_STATE || n > b.remaining()) {
                     throw new InvalidStateException("hvf VM state has implausible sizes (vcpus " + vcpus
                             + ", GIC state " + n + " bytes, " + b.remaining() + " bytes left)");
                 }
                 byte[] gic = new byte[n];
                 b.get(gic);
-                return new Vm(counter, vcpus, gic);
+                Map<Integer, Long> dist = getMap(b, GicRegs.DISTRIBUTOR.size(), "distributor");
+                for (int id : dist.keySet()) {
+                    if (!GicRegs.DISTRIBUTOR.contains(id)) {
+                        throw new InvalidStateException("VM state names unknown distributor register 0x"
+                                + Integer.toHexString(id));
+                    }
+                }
+                if (b.hasRemaining()) {
+                    throw new InvalidStateException("VM state has " + b.remaining() + " trailing bytes");
+                }
+                return new Vm(counter, vcpus, gic, dist);
             } catch (BufferUnderflowException e) {
                 throw new InvalidStateException("VM state blob truncated (" + blob.length + " bytes)");
             }
@@ -193,7 +222,8 @@ public final class HvfState {
 
         @Override
         public boolean equals(Object o) {
-            return o instanceof Vm v && guestCounter == v.guestCounter && vcpus == v.vcpus && Arrays.equals(gic, v.gic);
+            return o instanceof Vm v && guestCounter == v.guestCounter && vcpus == v.vcpus && Arrays.equals(gic, v.gic)
+                    && distributor.equals(v.distributor);
         }
 
         @Override
@@ -215,7 +245,7 @@ public final class HvfState {
     private static Map<Integer, Long> getMap(ByteBuffer b, int max, String what) {
         int n = b.getInt();
         if (n < 0 || n > max) {
-            throw new InvalidStateException("vCPU state lists " + n + " " + what + " registers, at most " + max
+            throw new InvalidStateException("state lists " + n + " " + what + " registers, at most " + max
                     + " exist");
         }
         Map<Integer, Long> m = new LinkedHashMap<>();
@@ -223,7 +253,7 @@ public final class HvfState {
             int id = b.getInt();
             long v = b.getLong();
             if (m.put(id, v) != null) {
-                throw new InvalidStateException("vCPU state lists " + what + " register 0x"
+                throw new InvalidStateException("state lists " + what + " register 0x"
                         + Integer.toHexString(id) + " twice");
             }
         }

@@ -117,6 +117,7 @@ public final class HvfVcpu implements Vcpu {
         return handle;
     }
 
+    /** Inside {@link #run()} (in the guest, or waiting in WFI or powered off). */
     boolean running() {
         return running;
     }
@@ -157,6 +158,15 @@ public final class HvfVcpu implements Vcpu {
             ranOnce = true;
         }
         vm.markRan();
+        running = true;
+        try {
+            return runLoop();
+        } finally {
+            running = false;
+        }
+    }
+
+    private VcpuExit runLoop() {
         while (true) {
             if (kick.getAndSet(false)) {
                 return new VcpuExit.Interrupted();
@@ -173,13 +183,7 @@ public final class HvfVcpu implements Vcpu {
                 awaitWake(Long.MAX_VALUE);
                 continue;
             }
-            HvfLayer.Exit exit;
-            running = true;
-            try {
-                exit = hv.vcpuRun(handle);
-            } finally {
-                running = false;
-            }
+            HvfLayer.Exit exit = hv.vcpuRun(handle);
             switch (exit.reason()) {
                 case HvfLayer.EXIT_CANCELED -> {
                     // A kick consumed before entering leaves the framework's exit request behind;
@@ -420,8 +424,18 @@ public final class HvfVcpu implements Vcpu {
         for (Arm64Regs.SysReg r : Arm64Regs.SNAPSHOT_ICC_REGS) {
             icc.put(r.id(), hv.gicGetIccReg(handle, r.id()));
         }
+        Map<Integer, Long> redist = new LinkedHashMap<>();
+        try {
+            for (int reg : GicRegs.REDISTRIBUTOR) {
+                redist.put(reg, hv.gicGetRedistributorReg(handle, reg));
+            }
+        } catch (HvfCallException | UnsupportedOperationException e) {
+            LOG.log(Level.WARNING, "vCPU {0}: redistributor registers unreadable ({1}); the snapshot relies on the "
+                    + "framework's GIC blob alone", index, e.getMessage());
+            redist.clear();
+        }
         HvfState.Power p = vm.power(index);
-        return new HvfState.Vcpu(x, pc, cpsr, fpcr, fpsr, sys, q, icc, p, vm.pendingEntry(index),
+        return new HvfState.Vcpu(x, pc, cpsr, fpcr, fpsr, sys, q, icc, redist, p, vm.pendingEntry(index),
                 vm.pendingContext(index)).encode();
     }
 
@@ -474,7 +488,20 @@ public final class HvfVcpu implements Vcpu {
         }
         // 4. Timer: the VM-wide offset that continues the captured counter.
         hv.setVtimerOffset(handle, vm.vtimerOffset());
-        // 5. GIC CPU interface, after the distributor/redistributor blob the VM restored.
+        // 5. Redistributor registers, only when the VM had to restore the GIC register by register.
+        if (vm.gicRegisterFallback()) {
+            if (s.redistributor().isEmpty()) {
+                throw new HvfState.InvalidStateException("the framework refused the snapshot's GIC blob and the "
+                        + "snapshot has no register-level redistributor state for vCPU " + index);
+            }
+            for (int reg : GicRegs.REDISTRIBUTOR) {
+                Long v = s.redistributor().get(reg);
+                if (v != null) {
+                    hv.gicSetRedistributorReg(handle, reg, v);
+                }
+            }
+        }
+        // 6. GIC CPU interface, after the distributor/redistributor state.
         for (Arm64Regs.SysReg r : Arm64Regs.SNAPSHOT_ICC_REGS) {
             Long v = s.iccRegs().get(r.id());
             if (v == null) {
@@ -482,7 +509,7 @@ public final class HvfVcpu implements Vcpu {
             }
             hv.gicSetIccReg(handle, r.id(), v);
         }
-        // 6. PSCI power state.
+        // 7. PSCI power state.
         vm.setPower(index, s.power(), s.pendingEntry(), s.pendingContext());
         if (!restored) {
             restored = true;

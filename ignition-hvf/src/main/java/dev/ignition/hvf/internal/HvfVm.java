@@ -9,7 +9,9 @@ import dev.ignition.spi.BootState;
 import dev.ignition.spi.HypervisorVm;
 import dev.ignition.spi.Vcpu;
 import dev.ignition.spi.VmConfig;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.locks.Condition;
@@ -42,6 +44,7 @@ public final class HvfVm implements HypervisorVm {
     static final long RWX = HvfLayer.MEMORY_READ | HvfLayer.MEMORY_WRITE | HvfLayer.MEMORY_EXEC;
     static final long RX = HvfLayer.MEMORY_READ | HvfLayer.MEMORY_EXEC;
     private static final long CREATE_ORDER_TIMEOUT_SECONDS = 30;
+    private static final System.Logger LOG = System.getLogger(HvfVm.class.getName());
 
     private final HvfLayer hv;
     private final VmConfig config;
@@ -66,6 +69,7 @@ public final class HvfVm implements HypervisorVm {
     private int mappedRegions;
     private volatile long vtimerOffset;
     private volatile boolean stateRestored;
+    private volatile boolean gicRegisterFallback;
     private volatile boolean anyRan;
     private boolean closed;
 
@@ -201,10 +205,11 @@ public final class HvfVm implements HypervisorVm {
                     .append(" bytes does not fit the 0x").append(Long.toHexString(Arm64Layout.GIC_REDIST_SPACE))
                     .append(" reserved or does not hold ").append(vcpus).append(" vCPUs;");
         }
-        if (g.virtualTimerIntid() < 16 || g.virtualTimerIntid() > 31 || g.physicalTimerIntid() < 16
-                || g.physicalTimerIntid() > 31) {
-            problems.append(" timer INTIDs ").append(g.virtualTimerIntid()).append('/')
-                    .append(g.physicalTimerIntid()).append(" are not PPIs;");
+        // The core writes the standard device tree (Arm64DeviceTree.Gic.standard): virtual timer
+        // INTID 27 (PPI 11), physical 30 (PPI 14), as the SDK's hv_gic_intid_t defines them.
+        if (g.virtualTimerIntid() != 27 || g.physicalTimerIntid() != 30) {
+            problems.append(" timer INTIDs are ").append(g.virtualTimerIntid()).append('/')
+                    .append(g.physicalTimerIntid()).append(", the device tree says 27/30;");
         }
         int lastSpi = Arm64Layout.SPI_INTID_BASE + Arm64Layout.VIRTIO_SPI_BASE + Arm64Layout.VIRTIO_SLOTS - 1;
         if (g.spiBase() > Arm64Layout.SPI_INTID_BASE + Arm64Layout.UART_SPI || g.spiBase() + g.spiCount() <= lastSpi) {
@@ -251,6 +256,11 @@ public final class HvfVm implements HypervisorVm {
 
     boolean stateRestored() {
         return stateRestored;
+    }
+
+    /** The GIC blob was refused and the distributor was restored register by register. */
+    boolean gicRegisterFallback() {
+        return gicRegisterFallback;
     }
 
     void markRan() {
@@ -506,7 +516,26 @@ public final class HvfVm implements HypervisorVm {
             lock.unlock();
         }
         long counter = hv.machAbsoluteTime() - vtimerOffset;
-        return new HvfState.Vm(counter, config.vcpus(), hv.gicGetState()).encode();
+        byte[] blob = hv.gicGetState();
+        return new HvfState.Vm(counter, config.vcpus(), blob, captureDistributor()).encode();
+    }
+
+    /**
+     * The distributor registers for the register-level fallback, or nothing when the framework
+     * does not answer them (the blob alone is then the GIC state).
+     */
+    private Map<Integer, Long> captureDistributor() {
+        Map<Integer, Long> regs = new LinkedHashMap<>();
+        try {
+            for (int reg : GicRegs.DISTRIBUTOR) {
+                regs.put(reg, hv.gicGetDistributorReg(reg));
+            }
+            return regs;
+        } catch (HvfCallException | UnsupportedOperationException e) {
+            LOG.log(System.Logger.Level.WARNING, "GIC distributor registers unreadable ({0}); the snapshot relies "
+                    + "on the framework's GIC blob alone", e.getMessage());
+            return Map.of();
+        }
     }
 
     @Override
@@ -528,7 +557,22 @@ public final class HvfVm implements HypervisorVm {
             }
             // The counter continues from its captured value: CNTVCT = mach_absolute_time - offset.
             vtimerOffset = hv.machAbsoluteTime() - vm.guestCounter();
-            hv.gicSetState(vm.gic());
+            try {
+                hv.gicSetState(vm.gic());
+            } catch (HvfCallException refused) {
+                if (vm.distributor().isEmpty()) {
+                    throw refused;
+                }
+                // The blob format can change with a macOS update; rebuild the GIC register by register.
+                LOG.log(System.Logger.Level.WARNING, "{0}; restoring the GIC register by register", refused.getMessage());
+                for (int reg : GicRegs.DISTRIBUTOR) {
+                    Long v = vm.distributor().get(reg);
+                    if (v != null) {
+                        hv.gicSetDistributorReg(reg, v);
+                    }
+                }
+                gicRegisterFallback = true;
+            }
             stateRestored = true;
         } finally {
             lock.unlock();

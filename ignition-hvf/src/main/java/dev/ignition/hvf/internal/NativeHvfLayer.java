@@ -265,6 +265,50 @@ public final class NativeHvfLayer implements HvfLayer {
     }
 
     @Override
+    public long gicGetDistributorReg(int reg) {
+        try {
+            MemorySegment s = scratch();
+            check("hv_gic_get_distributor_reg(0x" + Integer.toHexString(reg) + ")", (int) need(
+                    Symbols.GIC_GET_DISTRIBUTOR_REG, "hv_gic_get_distributor_reg").invokeExact(reg & 0xffff, s));
+            return s.get(JAVA_LONG, 0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    @Override
+    public void gicSetDistributorReg(int reg, long value) {
+        try {
+            check("hv_gic_set_distributor_reg(0x" + Integer.toHexString(reg) + ")", (int) need(
+                    Symbols.GIC_SET_DISTRIBUTOR_REG, "hv_gic_set_distributor_reg").invokeExact(reg & 0xffff, value));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    @Override
+    public long gicGetRedistributorReg(long vcpu, int reg) {
+        try {
+            MemorySegment s = scratch();
+            check("hv_gic_get_redistributor_reg(0x" + Integer.toHexString(reg) + ")", (int) need(
+                    Symbols.GIC_GET_REDISTRIBUTOR_REG, "hv_gic_get_redistributor_reg").invokeExact(vcpu, reg, s));
+            return s.get(JAVA_LONG, 0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    @Override
+    public void gicSetRedistributorReg(long vcpu, int reg, long value) {
+        try {
+            check("hv_gic_set_redistributor_reg(0x" + Integer.toHexString(reg) + ")", (int) need(
+                    Symbols.GIC_SET_REDISTRIBUTOR_REG, "hv_gic_set_redistributor_reg").invokeExact(vcpu, reg, value));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    @Override
     public byte[] gicGetState() {
         try {
             MemorySegment state = (MemorySegment) need(Symbols.GIC_STATE_CREATE, "hv_gic_state_create").invokeExact();

@@ -31,6 +31,7 @@ class FakeHvf implements HvfLayer {
         final Map<Integer, Long> regs = new HashMap<>();
         final Map<Integer, Long> sys = new HashMap<>();
         final Map<Integer, Long> icc = new HashMap<>();
+        final Map<Integer, Long> redist = new HashMap<>();
         final byte[][] q = new byte[32][16];
         final Deque<Function<Cpu, Exit>> script = new ArrayDeque<>();
         volatile boolean cancelRequested;
@@ -187,6 +188,31 @@ class FakeHvf implements HvfLayer {
         cpus.get(vcpu).icc.put(reg, value);
     }
 
+    final Map<Integer, Long> distributor = new ConcurrentHashMap<>();
+    boolean gicStateRejected;
+
+    @Override
+    public long gicGetDistributorReg(int reg) {
+        return distributor.getOrDefault(reg, 0L);
+    }
+
+    @Override
+    public void gicSetDistributorReg(int reg, long value) {
+        log("gicd_set(0x" + Integer.toHexString(reg) + ")");
+        distributor.put(reg, value);
+    }
+
+    @Override
+    public long gicGetRedistributorReg(long vcpu, int reg) {
+        return owned(vcpu).redist.getOrDefault(reg, 0L);
+    }
+
+    @Override
+    public void gicSetRedistributorReg(long vcpu, int reg, long value) {
+        log("gicr_set(" + vcpu + ",0x" + Integer.toHexString(reg) + ")");
+        owned(vcpu).redist.put(reg, value);
+    }
+
     @Override
     public byte[] gicGetState() {
         log("gic_get_state");
@@ -195,6 +221,9 @@ class FakeHvf implements HvfLayer {
 
     @Override
     public void gicSetState(byte[] state) {
+        if (gicStateRejected) {
+            throw new HvfCallException("hv_gic_set_state", HvReturn.HV_BAD_ARGUMENT.code());
+        }
         log("gic_set_state");
         gicStateSet = state.clone();
     }

@@ -163,6 +163,8 @@ class HvfVmTest {
             }
             assertThat(vm.affinityInfo(1, 0)).isEqualTo(Psci.AFFINITY_OFF);
             assertThat(off.getCount()).as("a powered-off vCPU stays in run()").isEqualTo(1);
+            assertThatThrownBy(vm::captureState).as("a vCPU inside run() is not stopped")
+                    .hasMessageContaining("vCPU 1 is running");
             cpu1.get().requestExit();
             assertThat(second.get(5, TimeUnit.SECONDS)).isInstanceOf(VcpuExit.Interrupted.class);
             cpu0.close();
@@ -258,11 +260,12 @@ class HvfVmTest {
             fake.maxVcpus = 2;
             assertThatThrownBy(() -> TestVms.vm(fake, mem, 3, false)).hasMessageContaining("at most 2 vCPUs");
             fake.maxVcpus = 64;
-            fake.gic = new HvfLayer.GicParams(0x20_0000, 0x10000, 0x100_0000, 0x20000, 0x20000, 32, 20, 27, 30);
+            fake.gic = new HvfLayer.GicParams(0x20_0000, 0x10000, 0x100_0000, 0x20000, 0x20000, 32, 20, 26, 30);
             assertThatThrownBy(() -> TestVms.vm(fake, mem, 1, false))
                     .hasMessageContaining("distributor size 0x200000")
                     .hasMessageContaining("redistributor region of 0x1000000")
-                    .hasMessageContaining("SPI range");
+                    .hasMessageContaining("SPI range")
+                    .hasMessageContaining("timer INTIDs are 26/30");
             assertThat(fake.calls).endsWith("vm_destroy");
         }
     }
@@ -293,6 +296,7 @@ class HvfVmTest {
             assertThat(g.redistSize()).isEqualTo(3 * 0x20000L);
             assertThat(g.virtualTimerPpi()).isEqualTo(11);
             assertThat(g.physicalTimerPpi()).isEqualTo(14);
+            assertThat(g).isEqualTo(dev.ignition.internal.arm64.Arm64DeviceTree.Gic.standard(3, 11));
             vm.close();
         }
     }

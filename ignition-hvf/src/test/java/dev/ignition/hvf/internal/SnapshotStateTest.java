@@ -132,12 +132,12 @@ class SnapshotStateTest {
         try (GuestMemory mem = TestVms.memory(TestVms.RAM_SIZE)) {
             HvfVm vm = TestVms.vm(a, mem, 2, false);
             Vcpu c0 = vm.createVcpu(0, TestVms.boot());
-            assertThatThrownBy(() -> vm.restoreState(new HvfState.Vm(0, 2, new byte[1]).encode()))
+            assertThatThrownBy(() -> vm.restoreState(new HvfState.Vm(0, 2, new byte[1], java.util.Map.of()).encode()))
                     .hasMessageContaining("create all 2 vCPUs");
             Vcpu c1 = java.util.concurrent.CompletableFuture.supplyAsync(() -> vm.createVcpu(1, TestVms.boot())).join();
             vmBlob = vm.captureState();
             cpu1Blob = java.util.concurrent.CompletableFuture.supplyAsync(c1::captureState).join();
-            assertThatThrownBy(() -> vm.restoreState(new HvfState.Vm(0, 3, new byte[1]).encode()))
+            assertThatThrownBy(() -> vm.restoreState(new HvfState.Vm(0, 3, new byte[1], java.util.Map.of()).encode()))
                     .hasMessageContaining("3 vCPUs");
             vm.restoreState(vmBlob);
             assertThatThrownBy(() -> c0.restoreState(cpu1Blob)).isInstanceOf(HvfState.InvalidStateException.class)
@@ -156,7 +156,7 @@ class SnapshotStateTest {
         sys.put(Arm64Regs.MPIDR_EL1, 1L);
         sys.put(0xc290, 5L);
         HvfState.Vcpu v = new HvfState.Vcpu(new long[31], 4, 5, 6, 7, sys, q, java.util.Map.of(0xc230, 0xf0L),
-                HvfState.Power.ON_PENDING, 0x4000_0000L, 3);
+                java.util.Map.of(0x10100, 0x8000_0000L), HvfState.Power.ON_PENDING, 0x4000_0000L, 3);
         byte[] blob = v.encode();
         assertThat(HvfState.Vcpu.decode(blob)).isEqualTo(v);
         for (int len = 0; len < blob.length; len += 7) {
@@ -171,8 +171,12 @@ class SnapshotStateTest {
         byte[] unknownReg = blob.clone();
         java.nio.ByteBuffer.wrap(unknownReg).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(12 + 35 * 8 + 4, 0x1234);
         assertThatThrownBy(() -> HvfState.Vcpu.decode(unknownReg)).hasMessageContaining("unknown system register");
-        byte[] vmBlob = new HvfState.Vm(77, 2, new byte[] {9, 8}).encode();
-        assertThat(HvfState.Vm.decode(vmBlob)).isEqualTo(new HvfState.Vm(77, 2, new byte[] {9, 8}));
+        HvfState.Vm vmState = new HvfState.Vm(77, 2, new byte[] {9, 8}, java.util.Map.of(GicRegs.GICD_CTLR, 0x12L));
+        byte[] vmBlob = vmState.encode();
+        assertThat(HvfState.Vm.decode(vmBlob)).isEqualTo(vmState);
+        byte[] badDist = vmBlob.clone();
+        java.nio.ByteBuffer.wrap(badDist).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(30 + 4, 0x7777);
+        assertThatThrownBy(() -> HvfState.Vm.decode(badDist)).hasMessageContaining("unknown distributor register");
         assertThatThrownBy(() -> HvfState.Vm.decode(blob)).hasMessageContaining("bad magic");
         byte[] lying = vmBlob.clone();
         java.nio.ByteBuffer.wrap(lying).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(24, 1000);
@@ -236,6 +240,61 @@ class SnapshotStateTest {
             t1.submit(c1::close).get();
             t1.shutdown();
             c0.close();
+            vm.close();
+        }
+    }
+
+    @Test
+    void aRefusedGicBlobFallsBackToRegisterLevelRestoreInOrder() {
+        FakeHvf a = new FakeHvf();
+        byte[] vmBlob;
+        byte[] cpuBlob;
+        try (GuestMemory mem = TestVms.memory(TestVms.RAM_SIZE)) {
+            HvfVm vm = TestVms.vm(a, mem, 1, false);
+            Vcpu cpu = vm.createVcpu(0, TestVms.boot());
+            fill(a.cpu(0));
+            int i = 0;
+            for (int reg : GicRegs.DISTRIBUTOR) {
+                a.distributor.put(reg, 0x100L + i++);
+            }
+            for (int reg : GicRegs.REDISTRIBUTOR) {
+                a.cpu(0).redist.put(reg, 0x200L + reg);
+            }
+            cpuBlob = cpu.captureState();
+            vmBlob = vm.captureState();
+            cpu.close();
+            vm.close();
+        }
+        FakeHvf b = new FakeHvf();
+        b.gicStateRejected = true;
+        try (GuestMemory mem = TestVms.memory(TestVms.RAM_SIZE)) {
+            HvfVm vm = TestVms.vm(b, mem, 1, false);
+            Vcpu cpu = vm.createVcpu(0, TestVms.boot());
+            b.calls.clear();
+            vm.restoreState(vmBlob);
+            cpu.restoreState(cpuBlob);
+            assertThat(b.distributor).isEqualTo(a.distributor);
+            assertThat(b.cpu(0).redist).isEqualTo(a.cpu(0).redist);
+            List<String> log = new ArrayList<>(b.calls);
+            // configuration before pending, enables and CTLR last; redistributor before the ICC registers
+            assertThat(log.indexOf("gicd_set(0xc08)")).isLessThan(log.indexOf("gicd_set(0x204)"));
+            assertThat(log.indexOf("gicd_set(0x204)")).isLessThan(log.indexOf("gicd_set(0x104)"));
+            assertThat(log.indexOf("gicd_set(0x0)")).isEqualTo(log.lastIndexOf("gicd_set(0x0)"));
+            assertThat(log.indexOf("gicd_set(0x104)")).isLessThan(log.indexOf("gicd_set(0x0)"));
+            assertThat(log.indexOf("gicr_set(0,0x10c04)")).isLessThan(log.indexOf("gicr_set(0,0x10200)"));
+            assertThat(log.indexOf("gicr_set(0,0x10100)")).isLessThan(log.indexOf("icc_set(0,0xc665)"));
+            cpu.close();
+            vm.close();
+        }
+        // Accepted blob: no register-level writes at all.
+        FakeHvf c = new FakeHvf();
+        try (GuestMemory mem = TestVms.memory(TestVms.RAM_SIZE)) {
+            HvfVm vm = TestVms.vm(c, mem, 1, false);
+            Vcpu cpu = vm.createVcpu(0, TestVms.boot());
+            vm.restoreState(vmBlob);
+            cpu.restoreState(cpuBlob);
+            assertThat(c.calls).noneMatch(x -> x.startsWith("gicd_set") || x.startsWith("gicr_set"));
+            cpu.close();
             vm.close();
         }
     }

@@ -113,7 +113,9 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
             throw new InvalidVmSpecException(List.of("freestanding guests are x86_64 code, but backend '"
                     + provider.name() + "' runs " + provider.architecture() + " guests"));
         }
-        GuestMemory memory = image != null ? image.takeMemory() : GuestRam.allocateX86(b.memoryBytes);
+        boolean arm64 = provider.architecture() == Architecture.ARM64;
+        GuestMemory memory = image != null ? image.takeMemory()
+                : arm64 ? GuestRam.allocateArm64(b.memoryBytes) : GuestRam.allocateX86(b.memoryBytes);
         HypervisorVm hvVm = null;
         try {
             if (image != null && memory.size() != image.memoryBytes()) {
@@ -121,21 +123,25 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
                         + " bytes but it records " + image.memoryBytes());
             }
             // A restored vCPU's registers come from its state; the boot state is only a placeholder.
-            BootState boot = image != null ? new BootState.X86LongMode(0, 0, 0, 0, 0, 0)
+            BootState boot = image != null
+                    ? (arm64 ? new BootState.Arm64(0, 0) : new BootState.X86LongMode(0, 0, 0, 0, 0, 0))
+                    : arm64 ? loadArm64(java.util.Objects.requireNonNull(guest), memory, b.vcpus)
                     : load(java.util.Objects.requireNonNull(guest), memory, b.vcpus);
             hvVm = provider.createVm(new VmConfig(memory, b.vcpus, b.trackDirtyPages));
             Console console = new Console(b.consoleOutputs, b.consoleListeners);
             DeviceBus bus = new DeviceBus();
             Machine[] self = new Machine[1];
-            for (Device d : builtInDevices(console,
-                    code -> self[0].finish(new VmExit.GuestExit(code)),
-                    () -> self[0].finish(new VmExit.Reset()))) {
+            List<Device> builtIn = arm64 ? arm64Devices(console)
+                    : builtInDevices(console, code -> self[0].finish(new VmExit.GuestExit(code)),
+                            () -> self[0].finish(new VmExit.Reset()));
+            for (Device d : builtIn) {
                 bus.add(d);
             }
             for (Device d : b.devices) {
                 bus.add(d);
             }
-            BootTimer timer = (BootTimer) bus.devices().stream().filter(d -> d instanceof BootTimer).findFirst().orElseThrow();
+            BootTimer timer = bus.devices().stream().filter(d -> d instanceof BootTimer).map(d -> (BootTimer) d)
+                    .findFirst().orElse(new BootTimer(-1));
             Machine m = new Machine(provider.name(), memory, hvVm, bus, console, timer, boot, b.vcpus,
                     b.trackDirtyPages, image != null ? image.vcpuStates() : null, image != null ? image.vmState() : null);
             self[0] = m;
@@ -204,6 +210,54 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
             throw new SnapshotMismatchException("the snapshot has state for devices this VM lacks: " + unused);
         }
     }
+
+    /**
+     * The arm64 platform's devices: a PL011 on the console (the device tree's stdout). There is no
+     * boot timer or exit port on arm64; guests end the VM through PSCI SYSTEM_OFF.
+     */
+    private static List<Device> arm64Devices(Console console) {
+        java.io.OutputStream out = new java.io.OutputStream() {
+            @Override
+            public void write(int b) {
+                console.emit(new byte[] {(byte) b}, 0, 1);
+            }
+
+            @Override
+            public void write(byte[] b, int off, int len) {
+                console.emit(b, off, len);
+            }
+        };
+        dev.ignition.internal.arm64.Pl011 uart = new dev.ignition.internal.arm64.Pl011(
+                dev.ignition.internal.arm64.Arm64Layout.UART_BASE, dev.ignition.internal.arm64.Arm64Layout.UART_SPI, out);
+        console.onInput(() -> {
+            java.io.ByteArrayOutputStream in = new java.io.ByteArrayOutputStream();
+            for (int c; (c = console.pollInput()) >= 0; ) {
+                in.write(c);
+            }
+            uart.receive(in.toByteArray());
+        });
+        return List.of(uart);
+    }
+
+    /** Loads an arm64 Linux {@code Image} with a generated device tree, per the arm64 boot protocol. */
+    private static BootState loadArm64(Guest guest, GuestMemory memory, int vcpus) {
+        if (!(guest instanceof LinuxGuest g)) {
+            throw new InvalidVmSpecException(List.of("arm64 VMs run Linux guests; " + guest + " is x86_64 code"));
+        }
+        byte[] kernel;
+        try {
+            kernel = java.nio.file.Files.readAllBytes(g.kernel());
+        } catch (java.io.IOException e) {
+            throw new IgnitionException("cannot read the kernel image " + g.kernel() + ": " + e.getMessage(), e);
+        }
+        // The x86 default names the 8250 console; on arm64 the console is the PL011.
+        String cmdline = g.commandLine().replace("console=ttyS0", "console=ttyAMA0").replace("reboot=k", "").trim();
+        return dev.ignition.internal.arm64.Arm64Boot.load(memory, kernel, g.initramfs(), cmdline, vcpus,
+                dev.ignition.internal.arm64.Arm64DeviceTree.Gic.standard(vcpus, ARM64_VTIMER_PPI), List.of()).boot();
+    }
+
+    /** The virtual timer's PPI (INTID 27), which Hypervisor.framework's GIC requires. */
+    private static final int ARM64_VTIMER_PPI = 11;
 
     private static BootState load(Guest guest, GuestMemory memory, int vcpus) {
         return switch (guest) {

@@ -12,6 +12,13 @@ import java.util.List;
 public final class GuestRam {
     private GuestRam() {}
 
+    /** One region at {@link dev.ignition.internal.arm64.Arm64Layout#RAM_BASE}, as the arm64 platform lays it out. */
+    public static GuestMemory allocateArm64(long bytes) {
+        MemorySegment m = Libc.mmapAnonymous(bytes);
+        return new GuestMemory(List.of(new MemoryRegion(dev.ignition.internal.arm64.Arm64Layout.RAM_BASE, m)),
+                Libc.pageSize(), () -> Libc.munmap(m));
+    }
+
     /** RAM laid out by {@link X86Layout#ramRanges}. */
     public static GuestMemory allocateX86(long bytes) {
         List<MemoryRegion> regions = new ArrayList<>();

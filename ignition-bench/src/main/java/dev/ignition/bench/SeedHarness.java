@@ -21,7 +21,7 @@ import java.util.Locale;
  * Reproduces the seed's tables (diff-snapshot-benchmarks) with the freestanding dirtier guest:
  * dirty-tracking tax on guest writes, snapshot write time Full vs Diff, restore time by chain
  * depth, and disk footprint. Prints Markdown; each figure is the median of the runs with
- * (min–max). Run with {@code ./ignition harness [--runs N] [--memory-mib M]}.
+ * (min-max). Run with {@code ./ignition harness [--runs N] [--memory-mib M]}.
  */
 public final class SeedHarness {
     private static final Duration T = Duration.ofMinutes(5);
@@ -76,7 +76,7 @@ public final class SeedHarness {
         }
 
         String fmt(String unit) {
-            return String.format(Locale.ROOT, "%.2f %s (%.2f–%.2f)", median, unit, min, max);
+            return String.format(Locale.ROOT, "%.2f %s (%.2f-%.2f)", median, unit, min, max);
         }
     }
 
@@ -125,18 +125,32 @@ public final class SeedHarness {
                 try (VirtualMachine vm = dirtier(PAGES_64M, t == 1)) {
                     long gen = command(vm, 'A');
                     long sum = command(vm, '?');
-                    first[t].add(mib / ((gen - sum) / 1e9));
+                    addRate(first[t], mib, gen - sum);
                     ((MachineInternals) vm).resetDirtyTracking();
                     long gen2 = command(vm, 'B');
                     long sum2 = command(vm, '?');
-                    again[t].add(mib / ((gen2 - sum2) / 1e9));
+                    addRate(again[t], mib, gen2 - sum2);
                 }
             }
         }
         row("first touch (MiB/s)", first);
         row("re-dirty (MiB/s)", again);
+        if (discarded > 0) {
+            System.out.printf("%n%d sample(s) discarded: the checksum pass took longer than write + checksum.%n", discarded);
+        }
         System.out.println();
     }
+
+    /** A write rate from write+checksum minus checksum time; noise can make that difference meaningless. */
+    private void addRate(List<Double> into, double mib, long writeNanos) {
+        if (writeNanos > 0) {
+            into.add(mib / (writeNanos / 1e9));
+        } else {
+            discarded++;
+        }
+    }
+
+    private int discarded;
 
     @SuppressWarnings("unchecked")
     private static List<Double>[] lists(int n) {
@@ -148,6 +162,10 @@ public final class SeedHarness {
     }
 
     private static void row(String name, List<Double>[] pair) {
+        if (pair[0].isEmpty() || pair[1].isEmpty()) {
+            System.out.printf("| %s | (no valid sample) | | |%n", name);
+            return;
+        }
         Stat u = Stat.of(pair[0]);
         Stat t = Stat.of(pair[1]);
         System.out.printf(Locale.ROOT, "| %s | %s | %s | %.1f %% |%n", name, u.fmt(""), t.fmt(""),
@@ -212,7 +230,7 @@ public final class SeedHarness {
         System.out.println("restore (validate, map copy-on-write, overlay). Wall: restore + build the VM + start +");
         System.out.println("first guest output (the dirtier's reply to a checksum request).");
         System.out.println();
-        System.out.println("| layers | internal | of which overlay | wall → first output |");
+        System.out.println("| layers | internal | of which overlay | wall to first output |");
         System.out.println("|---|---|---|---|");
         Path dir = Files.createTempDirectory(work, "chain");
         try (SnapshotStore store = SnapshotStore.open(dir)) {
@@ -258,7 +276,7 @@ public final class SeedHarness {
     private void footprint() throws IOException {
         System.out.println("## 4. Disk footprint of that chain");
         System.out.println();
-        System.out.println("| layer | logical (st_size) | physical (st_blocks × 512) |");
+        System.out.println("| layer | logical (st_size) | physical (st_blocks x 512) |");
         System.out.println("|---|---|---|");
         try (SnapshotStore store = SnapshotStore.open(footprintDir)) {
             for (var info : store.list()) {

@@ -314,7 +314,9 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
             l.start();
         }
         for (VcpuLoop l : loops) {
-            l.awaitCreated();
+            if (!l.awaitCreated(VCPU_SETUP_TIMEOUT)) {
+                startTimedOut("creating vCPU " + l.index());
+            }
         }
         failIfStartFailed();
         if (vmState != null) {
@@ -327,9 +329,24 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
             }
         }
         loops.forEach(VcpuLoop::openRestoreGate);
-        loops.forEach(VcpuLoop::awaitRestored);
+        for (VcpuLoop l : loops) {
+            if (!l.awaitRestored(VCPU_SETUP_TIMEOUT)) {
+                startTimedOut("restoring vCPU " + l.index());
+            }
+        }
         failIfStartFailed();
         loops.forEach(VcpuLoop::release);
+    }
+
+    /** How long start() waits for one vCPU to be created or restored before giving up. */
+    private static final Duration VCPU_SETUP_TIMEOUT = Duration.ofMinutes(2);
+
+    private void startTimedOut(String what) {
+        IgnitionException e = new IgnitionException(what + " took longer than " + VCPU_SETUP_TIMEOUT
+                + "; the VM was stopped");
+        finish(new VmExit.Failed(e.getMessage(), e));
+        loops.forEach(VcpuLoop::release);
+        throw e;
     }
 
     /** Rethrows a vCPU creation or restore failure to the caller of start(). */
@@ -355,7 +372,15 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
             }
             paused = true;
             loops.forEach(VcpuLoop::kick);
+            long deadline = System.nanoTime() + VCPU_SETUP_TIMEOUT.toNanos();
             while (parked < liveLoops() && !exit.isDone()) {
+                if (System.nanoTime() > deadline) {
+                    paused = false;
+                    lock.notifyAll();
+                    throw new IgnitionException("the vCPUs did not stop within " + VCPU_SETUP_TIMEOUT
+                            + " of the pause request; the VM keeps running");
+                }
+                loops.forEach(VcpuLoop::kick);
                 waitOnLock();
             }
             if (!exit.isDone()) {

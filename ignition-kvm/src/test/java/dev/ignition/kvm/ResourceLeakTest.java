@@ -58,6 +58,9 @@ class ResourceLeakTest {
         long t0 = System.nanoTime();
         for (int i = 0; i < CYCLES; i++) {
             cycle(i % 4 != 3); // every fourth VM is closed without ever starting
+            if ((i + 1) % 50 == 0) {
+                System.out.printf("%d VM cycles after %.1f s%n", i + 1, (System.nanoTime() - t0) / 1e9);
+            }
         }
         System.out.printf("%d VM cycles in %.1f s%n", CYCLES, (System.nanoTime() - t0) / 1e9);
         assertThat(openFds()).as("open file descriptors").isEqualTo(fds);

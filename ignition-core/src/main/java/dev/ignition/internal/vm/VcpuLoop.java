@@ -74,12 +74,13 @@ public final class VcpuLoop implements Runnable {
         thread.start();
     }
 
-    /** Waits until the vCPU exists (or failed to be created). */
-    public void awaitCreated() {
+    /** Waits until the vCPU exists (or failed to be created); false if that took too long. */
+    public boolean awaitCreated(Duration timeout) {
         try {
-            created.await();
+            return created.await(timeout.toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            return false;
         }
     }
 
@@ -88,12 +89,13 @@ public final class VcpuLoop implements Runnable {
         restoreGate.countDown();
     }
 
-    /** Waits until the vCPU restored its state (or had none to restore, or failed). */
-    public void awaitRestored() {
+    /** Waits until the vCPU restored its state (or had none to restore, or failed); false on timeout. */
+    public boolean awaitRestored(Duration timeout) {
         try {
-            restored.await();
+            return restored.await(timeout.toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            return false;
         }
     }
 
@@ -139,7 +141,7 @@ public final class VcpuLoop implements Runnable {
         Vcpu v;
         try {
             v = vm.createVcpu(index, boot);
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
             failedToCreate = true;
             host.finish(new VmExit.Failed("creating vCPU " + index + " failed: " + e.getMessage(), e));
             created.countDown();
@@ -158,7 +160,7 @@ public final class VcpuLoop implements Runnable {
             if (restoreState != null && !failedToCreate) {
                 try {
                     v.restoreState(restoreState);
-                } catch (RuntimeException e) {
+                } catch (RuntimeException | Error e) {
                     failedToCreate = true;
                     host.finish(new VmExit.Failed("restoring vCPU " + index + " failed: " + e.getMessage(), e));
                 }

@@ -133,7 +133,7 @@ class ShellSessionBusyboxTest {
         assertThat(terminal.tears.get()).isGreaterThan(0);
     }
 
-    @Property(tries = 15)
+    @Property(tries = 10)
     void arbitraryFileContentIsReturnedExactly(@ForAll @Size(max = 3000) byte[] content,
             @ForAll @IntRange(min = 0, max = 255) int status) throws Exception {
         start();
@@ -145,7 +145,7 @@ class ShellSessionBusyboxTest {
         assertThat(r.exitStatus()).isEqualTo(status);
     }
 
-    @Property(tries = 15)
+    @Property(tries = 10)
     void arbitraryCommandTextIsDeliveredExactly(@ForAll @Size(max = 700) String text) throws Exception {
         start();
         assumeBusybox();

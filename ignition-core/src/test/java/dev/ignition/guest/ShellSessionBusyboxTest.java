@@ -124,6 +124,15 @@ class ShellSessionBusyboxTest {
     }
 
     @Test
+    void anUnwritableScratchDirectoryIsNamed() throws Exception {
+        assumeBusybox();
+        ShellSession bad = ShellSession.open(terminal.link(), T, "/nonexistent/scratch");
+        assertThatThrownBy(() -> bad.exec("true", T)).isInstanceOf(ShellException.class)
+                .hasMessageContaining("could not write its output files to /nonexistent/scratch");
+        assertThat(shell.exec("echo fine", T).stdoutText()).isEqualTo("fine\n");
+    }
+
+    @Test
     void noiseWasInjectedAndTornLinesWereRetried() {
         assumeBusybox();
         for (int i = 0; i < 10; i++) {

@@ -50,7 +50,7 @@ class ShellSessionBusyboxTest {
 
     @AfterAll
     @AfterContainer
-    static void stop() throws Exception {
+    static void stop() {
         if (terminal != null) {
             terminal.close();
             terminal = null;

@@ -5,7 +5,9 @@
 #   kvm         freestanding guests on KVM — on this host when /dev/kvm is usable, otherwise
 #               inside the nested-KVM runner when one is available (IGNITION_NESTED_KVM or
 #               ../shared/tools/nested-kvm); a skipped kvm test is a failure wherever KVM exists
-#   linux-guest real Linux guests — see ./ignition test-linux
+#   linux-guest real Linux guests: builds the default guest (guests/x86_64/build.sh, cached), then
+#               runs where KVM can run stock Linux (a usable /dev/kvm on a CPU with VMX or SVM),
+#               otherwise inside the nested-KVM runner
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -42,15 +44,47 @@ run_unit() {
   return $rc
 }
 
+# Modules with kvm-tagged tests, and the JUnit console launcher matching junit.version in pom.xml.
+KVM_MODULES=(ignition-kvm ignition-snapshot ignition-examples)
+JUNIT_CONSOLE=org.junit.platform:junit-platform-console-standalone:1.14.4
+
+prepare_kvm_tier() { # on the host: compiled tests, their class paths, the launcher
+  "${MVN[@]}" -q -o dependency:copy -Dartifact=$JUNIT_CONSOLE -DoutputDirectory="$ROOT/target/junit-console" \
+    -Dmdep.stripVersion=true -N >/dev/null
+  local modules; modules=$(IFS=,; echo "${KVM_MODULES[*]}")
+  "${MVN[@]}" -q -o test-compile dependency:build-classpath -Dmdep.outputFile=target/test.classpath \
+    -Dmdep.includeScope=test -pl "$modules" -am >/dev/null
+}
+
 run_kvm_nested() {
   local runner=$1 log="$LOG_DIR/kvm-nested.log" rc=0
   echo "== kvm tier inside $runner (this host's /dev/kvm is not usable)" >&2
-  IGNITION_REQUIRE_BACKENDS=kvm "$runner" --mem 6144 -- \
-    "$(printf '%q ' "${MVN[@]}")" -o test -Dignition.groups=kvm -Dsurefire.failIfNoSpecifiedTests=false \
-    2>&1 | tee "$log" | grep -E 'Tests run:|FAIL|ERROR|BUILD|nested-kvm' || true
-  grep -q 'BUILD SUCCESS' "$log" || rc=1
-  local line; line=$(summarize "$log" kvm); echo "$line"
-  case "$line" in "kvm: 0 passed"*) echo "kvm tier ran no test" >&2; rc=1;; esac
+  prepare_kvm_tier
+  IGNITION_REQUIRE_BACKENDS=kvm "$runner" --mem 6144 --timeout 3000 -- \
+    "$ROOT/scripts/vm-tier.sh" kvm "${KVM_MODULES[@]}" 2>&1 | tee "$log" || rc=1
+  grep -q '^kvm: [1-9][0-9]* passed, 0 failed' "$log" || rc=1
+  return $rc
+}
+
+# Can this host's KVM run a stock Linux kernel? PVM-style KVM (no VMX/SVM) runs only simple guests.
+host_runs_linux() { host_kvm_usable && grep -qw -e vmx -e svm /proc/cpuinfo; }
+
+run_linux_guest() {
+  local log="$LOG_DIR/linux-guest.log" rc=0 runner
+  echo "== linux-guest tier: building the default guest (cached)" >&2
+  "$ROOT/guests/x86_64/build.sh" >&2 || return 1
+  prepare_kvm_tier
+  if host_runs_linux; then
+    IGNITION_REQUIRE_BACKENDS=kvm "$ROOT/scripts/vm-tier.sh" linux-guest "${KVM_MODULES[@]}" 2>&1 | tee "$log" || rc=1
+  elif runner=$(nested_runner); then
+    echo "== linux-guest tier inside $runner (this host's KVM cannot run stock Linux)" >&2
+    IGNITION_REQUIRE_BACKENDS=kvm "$runner" --mem 6144 --timeout 3000 -- \
+      "$ROOT/scripts/vm-tier.sh" linux-guest "${KVM_MODULES[@]}" 2>&1 | tee "$log" || rc=1
+  else
+    echo "linux-guest tier skipped: no KVM here runs stock Linux and no nested-KVM runner is configured" >&2
+    return 0
+  fi
+  grep -q '^linux-guest: [1-9][0-9]* passed, 0 failed, 0 skipped' "$log" || rc=1
   return $rc
 }
 
@@ -65,17 +99,18 @@ case "$ONLY" in
         echo "kvm tier skipped: /dev/kvm is not usable here and no nested-KVM runner is configured" >&2
       fi
     fi
+    run_linux_guest || status=1
     ;;
   kvm)
     if host_kvm_usable; then
-      IGNITION_REQUIRE_BACKENDS=kvm "${MVN[@]}" test -Dignition.groups=kvm || status=1
+      IGNITION_REQUIRE_BACKENDS=kvm "${MVN[@]}" verify -Dignition.groups=kvm || status=1
     else
       runner=$(nested_runner) || { echo "no usable /dev/kvm and no nested-KVM runner" >&2; exit 1; }
       run_kvm_nested "$runner" || status=1
     fi
     ;;
   linux-guest)
-    echo "linux-guest tier: no tests yet" >&2
+    run_linux_guest || status=1
     ;;
   *) echo "test-tiers: unknown tier $ONLY" >&2; exit 2;;
 esac

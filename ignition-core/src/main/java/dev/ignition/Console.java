@@ -9,6 +9,7 @@ import java.util.ArrayDeque;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
+import org.jspecify.annotations.Nullable;
 
 /**
  * The VM's serial console: what the guest printed, and a way to type into it.
@@ -23,7 +24,7 @@ import java.util.function.Consumer;
  * that has already arrived. {@link #waitFor} consumes output up to the match: the next call looks
  * only at what came after it.
  */
-public final class Console {
+public final class Console implements dev.ignition.guest.ConsoleLink {
     /** How much recent output the console keeps for {@link #waitFor} and {@link #output()}. */
     public static final int RETAINED_BYTES = 1 << 20;
 
@@ -55,6 +56,26 @@ public final class Console {
             }
         }
         inputAvailable.run();
+    }
+
+    /** {@link dev.ignition.guest.ConsoleLink}: the same as {@link #write(byte[])}. */
+    @Override
+    public void send(byte[] bytes) {
+        write(bytes);
+    }
+
+    /**
+     * {@link dev.ignition.guest.ConsoleLink}: like {@link #waitFor} but returns null on timeout,
+     * so a {@link dev.ignition.guest.ShellSession} can run over this console:
+     * {@code ShellSession.open(vm.console(), Duration.ofMinutes(1)).exec("uname -r")}.
+     */
+    @Override
+    public @Nullable String awaitText(String text, Duration timeout) {
+        try {
+            return waitFor(text, timeout);
+        } catch (ConsoleTimeoutException e) {
+            return null;
+        }
     }
 
     /** Everything retained so far, decoded as UTF-8. */

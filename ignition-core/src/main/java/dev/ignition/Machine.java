@@ -145,6 +145,9 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
             }
             if (image != null) {
                 restoreDevices(bus, image.deviceStates());
+                for (int r = 0; r < memory.regions().size(); r++) {
+                    memory.drainHostDirty(r); // the restore's own writes are not guest changes
+                }
             }
             return m;
         } catch (RuntimeException e) {
@@ -259,6 +262,24 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
         for (VcpuLoop l : loops) {
             l.awaitCreated();
         }
+        failIfStartFailed();
+        if (vmState != null) {
+            try {
+                hvVm.restoreState(vmState);
+            } catch (RuntimeException e) {
+                finish(new VmExit.Failed("restoring the VM state failed: " + e.getMessage(), e));
+                loops.forEach(VcpuLoop::release);
+                throw e;
+            }
+        }
+        loops.forEach(VcpuLoop::openRestoreGate);
+        loops.forEach(VcpuLoop::awaitRestored);
+        failIfStartFailed();
+        loops.forEach(VcpuLoop::release);
+    }
+
+    /** Rethrows a vCPU creation or restore failure to the caller of start(). */
+    private void failIfStartFailed() {
         Optional<VmExit> early = exit();
         if (early.isPresent() && early.get() instanceof VmExit.Failed f && loops.stream().anyMatch(VcpuLoop::failedToCreate)) {
             loops.forEach(VcpuLoop::release);
@@ -267,16 +288,6 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
             }
             throw new IgnitionException("could not start the VM: " + f.reason(), f.cause());
         }
-        if (vmState != null) {
-            try {
-                hvVm.restoreState(vmState); // after the vCPUs, before any of them runs
-            } catch (RuntimeException e) {
-                finish(new VmExit.Failed("restoring the VM state failed: " + e.getMessage(), e));
-                loops.forEach(VcpuLoop::release);
-                throw e;
-            }
-        }
-        loops.forEach(VcpuLoop::release);
     }
 
     @Override
@@ -444,6 +455,16 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
     @Override
     public boolean tracksDirtyPages() {
         return tracksDirty;
+    }
+
+    @Override
+    public void resetDirtyTracking() {
+        for (int r = 0; r < memory.regions().size(); r++) {
+            if (tracksDirty) {
+                hvVm.fetchDirtyPages(r);
+            }
+            memory.drainHostDirty(r);
+        }
     }
 
     @Override

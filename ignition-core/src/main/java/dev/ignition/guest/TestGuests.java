@@ -46,6 +46,8 @@ public final class TestGuests {
     private static final int COM1 = 0x3f8;
     private static final int EXIT_PORT = 0xf4;
     private static final long MIN_MEMORY = 2L << 20;
+    /** PAUSE instructions between two polls of the UART (a few microseconds on hardware). */
+    private static final int POLL_BACKOFF_SPINS = 500;
 
     private TestGuests() {}
 
@@ -283,19 +285,27 @@ public final class TestGuests {
             a.outDxAl();
             a.pop(RDX);
             a.ret();
-            // getc: rax = next byte from COM1, waiting for LSR.DR.
+            // getc: rax = next byte from COM1, waiting for LSR.DR. Each poll is a VM exit, so
+            // the guest spins a little between polls instead of exiting back to back.
             a.bind(getc);
             a.push(RDX);
+            a.push(RCX);
             a.mov(RDX, COM1 + 5);
             Label rxWait = a.label();
+            Label backoff = a.label();
             a.bind(rxWait);
+            a.mov(RCX, POLL_BACKOFF_SPINS);
+            a.bind(backoff);
             a.pause();
+            a.dec(RCX);
+            a.jcc(Cond.NE, backoff);
             a.inAlDx();
             a.testAl(0x01);
             a.jcc(Cond.E, rxWait);
             a.mov(RDX, COM1);
             a.inAlDx();
             a.and(RAX, 0xff);
+            a.pop(RCX);
             a.pop(RDX);
             a.ret();
             // puts: prints the NUL-terminated string at rsi.

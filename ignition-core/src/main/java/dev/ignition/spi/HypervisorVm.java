@@ -33,7 +33,12 @@ public interface HypervisorVm extends AutoCloseable {
         throw new UnsupportedOperationException(getClass().getName() + " cannot capture VM state");
     }
 
-    /** Restores a blob from {@link #captureState()}, after the vCPUs' states were restored. */
+    /**
+     * Restores a blob from {@link #captureState()} into a fresh VM created over the restored
+     * memory. Order (the strictest backend's, Hypervisor.framework's): create every vCPU in index
+     * order, then call this, then {@link Vcpu#restoreState(byte[])} on each vCPU's thread, then
+     * run.
+     */
     default void restoreState(byte[] state) {
         throw new UnsupportedOperationException(getClass().getName() + " cannot restore VM state");
     }

@@ -24,7 +24,8 @@ class ReadmeExampleTest {
 
     /** Wraps the README's first Java block in a class: imports stay on top, the rest becomes run(). */
     static String readmeSnippetAsClass() throws IOException {
-        String readme = Files.readString(Path.of("..", "README.md"));
+        Path readmePath = Files.exists(Path.of("README.md")) ? Path.of("README.md") : Path.of("..", "README.md");
+        String readme = Files.readString(readmePath);
         Matcher m = JAVA_BLOCK.matcher(readme);
         assertThat(m.find()).as("README has a ```java block").isTrue();
         List<String> imports = new ArrayList<>();
@@ -45,10 +46,26 @@ class ReadmeExampleTest {
         Path src = dir.resolve("ReadmeSnippet.java");
         Files.writeString(src, readmeSnippetAsClass());
         JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
-        int rc = javac.run(null, null, null, "-d", dir.toString(),
-                "-cp", System.getProperty("java.class.path"), src.toString());
+        int rc = javac.run(null, null, null, "-d", dir.toString(), "-cp", apiClassPath(), src.toString());
         assertThat(rc).as("javac exit status for\n" + Files.readString(src)).isZero();
         return dir;
+    }
+
+    /**
+     * Where the API the snippet uses lives: the launcher's class path may not include the test
+     * class path (the JUnit console launcher loads tests in a class loader of its own).
+     */
+    static String apiClassPath() {
+        List<String> parts = new ArrayList<>();
+        parts.add(System.getProperty("java.class.path"));
+        for (Class<?> c : List.of(dev.ignition.VirtualMachine.class, org.jspecify.annotations.NullMarked.class)) {
+            try {
+                parts.add(Path.of(c.getProtectionDomain().getCodeSource().getLocation().toURI()).toString());
+            } catch (java.net.URISyntaxException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+        return String.join(java.io.File.pathSeparator, parts);
     }
 
     @Test

@@ -2,10 +2,7 @@ package dev.ignition.kvm;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.ignition.Console;
-import dev.ignition.ConsoleTimeoutException;
 import dev.ignition.VirtualMachine;
-import dev.ignition.guest.ConsoleLink;
 import dev.ignition.guest.ExecResult;
 import dev.ignition.guest.GuestBuild;
 import dev.ignition.guest.GuestNotBuiltException;
@@ -14,7 +11,6 @@ import dev.ignition.guest.ShellSession;
 import dev.ignition.testkit.RequiresBackend;
 import java.io.PrintStream;
 import java.time.Duration;
-import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -42,7 +38,7 @@ class LinuxGuestBootTest {
             vm.start();
             // Probing only once init is up keeps probes from piling up in the UART while the kernel boots.
             vm.console().waitFor(LinuxGuests.READY_LINE, BOOT);
-            ShellSession shell = ShellSession.open(link(vm.console()), T);
+            ShellSession shell = ShellSession.open(vm.console(), T);
             assertThat(vm.bootTime()).as("the init pokes the boot timer before the shell starts").isPresent();
             log.println("\n[test] guest boot time (boot-timer write): " + vm.bootTime().orElseThrow());
 
@@ -55,24 +51,5 @@ class LinuxGuestBootTest {
             assertThat(r.exitStatus()).isEqualTo(1);
             assertThat(shell.exec("grep -c ^processor /proc/cpuinfo", T).stdoutText()).isEqualTo("2\n");
         }
-    }
-
-    /** The VM console as a {@link ConsoleLink}. */
-    static ConsoleLink link(Console console) {
-        return new ConsoleLink() {
-            @Override
-            public void send(byte[] bytes) {
-                console.write(bytes);
-            }
-
-            @Override
-            public @Nullable String awaitText(String text, Duration timeout) {
-                try {
-                    return console.waitFor(text, timeout);
-                } catch (ConsoleTimeoutException e) {
-                    return null;
-                }
-            }
-        };
     }
 }

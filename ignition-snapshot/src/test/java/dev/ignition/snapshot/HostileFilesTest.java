@@ -250,6 +250,21 @@ class HostileFilesTest {
     }
 
     @Test
+    void duplicateManifestKey() throws Exception {
+        Path f = file(leaf, "manifest.json");
+        Files.writeString(f, Files.readString(f).replaceFirst("\"kind\" : \"diff\"",
+                "\"kind\" : \"diff\", \"kind\" : \"full\""));
+        rejected("leaf", Verification.METADATA, leaf.hex(), "Duplicate field 'kind'");
+    }
+
+    @Test
+    void nameReferringToAMissingLayer() throws Exception {
+        Tamper.pointName(dir, "ghost", "d".repeat(64));
+        rejected("ghost", Verification.METADATA, "d".repeat(64), "the layer's directory is missing from the store");
+        verifyReports("'ghost'", "missing");
+    }
+
+    @Test
     void missingStateFile() throws Exception {
         Files.delete(file(leaf, "state.bin"));
         rejected("leaf", Verification.METADATA, leaf.hex(), "state.bin is missing");

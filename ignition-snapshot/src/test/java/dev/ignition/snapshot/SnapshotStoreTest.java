@@ -234,8 +234,9 @@ class SnapshotStoreTest {
         Path leftover = dir.resolve("tmp").resolve("1234.layer");
         Files.createDirectories(leftover);
         Files.write(leftover.resolve("memory.img"), new byte[100]);
-        try (SnapshotStore store = SnapshotStore.open(dir)) {
-            assertThat(Files.list(dir.resolve("tmp")).toList()).isEmpty();
+        try (SnapshotStore store = SnapshotStore.open(dir); var tmp = Files.list(dir.resolve("tmp"))) {
+            assertThat(tmp.toList()).isEmpty();
+            assertThat(store.list()).isEmpty();
         }
         Path foreign = dir.resolve("foreign");
         Files.createDirectories(foreign);
@@ -270,6 +271,24 @@ class SnapshotStoreTest {
             assertThat(s2.verify().problems()).isEmpty();
         } finally {
             pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void dirtySetsCombineLikeKvmAndHostLogs() {
+        try (SnapshotStore store = SnapshotStore.open(dir); GuestMemory mem = twoRegions()) {
+            store.writeFull("base", mem, Map.of());
+            DirtyPages kvm = DirtyPages.of(new long[] {0b1010}, new long[] {0});
+            mem.writeByte(0x100000 + 3L * PS, (byte) 9);
+            DirtyPages both = kvm.union(DirtyPages.drainHost(mem));
+            assertThat(both.count()).isEqualTo(3);
+            assertThat(store.writeDiff("d", "base", mem, both, Map.of()).pagesStored()).isEqualTo(3);
+            assertThat(DirtyPages.all(mem).count()).isEqualTo(24);
+            assertThat(store.writeDiff("all", "d", mem, DirtyPages.all(mem), Map.of()).pagesStored()).isEqualTo(24);
+            try (RestoredSnapshot r = store.restore("all")) {
+                assertThat(TestMemory.bytes(r.memory())).isEqualTo(TestMemory.bytes(mem));
+                assertThat(r.timings().pagesOverlaid()).isEqualTo(24);
+            }
         }
     }
 

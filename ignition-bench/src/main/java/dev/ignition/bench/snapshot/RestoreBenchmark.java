@@ -30,7 +30,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * together hold the same 8192 unique 4 KiB pages (32 MiB) of a 512 MiB memory, whatever the depth.
  * {@code distinct}: each diff holds its own share of the pages. {@code overlapping}: every diff
  * holds all 8192 pages (only the newest copy of each is written at restore), so the chain stores
- * depth × 32 MiB but the unique pages stay the same. Files are warm in the page cache.
+ * depth × 32 MiB but the unique pages stay the same. Files are warm in the page cache. Each trial
+ * prints the mean time of each restore stage.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -50,6 +51,8 @@ public class RestoreBenchmark {
     private Path dir;
     private SnapshotStore store;
     private String leaf;
+    private final long[] stageSums = new long[4];
+    private long restores;
 
     @Setup(Level.Trial)
     public void setUp() {
@@ -83,17 +86,33 @@ public class RestoreBenchmark {
 
     @TearDown(Level.Trial)
     public void tearDown() {
+        if (restores > 0) {
+            System.out.printf("%n[restore stages, mean of %d] resolve+validate %.2f ms, map %.2f ms, overlay %.2f ms,"
+                    + " unmap %.2f ms%n", restores, stageSums[0] / 1e6 / restores, stageSums[1] / 1e6 / restores,
+                    stageSums[2] / 1e6 / restores, stageSums[3] / 1e6 / restores);
+        }
         store.close();
         BenchMemory.delete(dir);
     }
 
     @Benchmark
     public long restore() {
-        try (RestoredSnapshot r = store.restore(leaf)) {
+        RestoredSnapshot r = store.restore(leaf);
+        long value;
+        try {
             if (r.timings().pagesOverlaid() != UNIQUE_PAGES) {
                 throw new IllegalStateException("overlaid " + r.timings().pagesOverlaid() + " pages");
             }
-            return r.memory().readLong(0);
+            value = r.memory().readLong(0);
+        } finally {
+            long t0 = System.nanoTime();
+            r.close();
+            stageSums[3] += System.nanoTime() - t0;
         }
+        stageSums[0] += r.timings().resolveValidateNanos();
+        stageSums[1] += r.timings().mapNanos();
+        stageSums[2] += r.timings().overlayNanos();
+        restores++;
+        return value;
     }
 }

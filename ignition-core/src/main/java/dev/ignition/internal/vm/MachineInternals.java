@@ -27,6 +27,13 @@ public interface MachineInternals {
     Captured capture();
 
     /**
+     * Forgets the pages written so far (hypervisor log and host bitmap), so that tracking starts
+     * afresh: the next writes to every page are logged (and, under write-protect tracking, fault)
+     * again. Used by benchmarks that measure the tracking cost.
+     */
+    void resetDirtyTracking();
+
+    /**
      * A capture.
      *
      * @param vcpus one blob per vCPU

@@ -42,7 +42,9 @@ public final class VcpuLoop implements Runnable {
     private final Host host;
     private final Thread thread;
     private final CountDownLatch created = new CountDownLatch(1);
-    private final CountDownLatch go = new CountDownLatch(1);
+    private final CountDownLatch restoreGate = new CountDownLatch(1);
+    private final CountDownLatch restored = new CountDownLatch(1);
+    private final CountDownLatch runGate = new CountDownLatch(1);
     private volatile @Nullable Vcpu vcpu;
     private volatile boolean failedToCreate;
     private volatile boolean kickPending;
@@ -50,7 +52,9 @@ public final class VcpuLoop implements Runnable {
     private final @Nullable byte[] restoreState;
 
     /**
-     * @param restoreState a captured vCPU state to restore before the first run, or null to boot
+     * @param restoreState a captured vCPU state to restore before the first run, or null to boot;
+     *     restoring follows the order every backend accepts: all vCPUs created, then the VM-wide
+     *     state, then each vCPU's state on its own thread, then the first run
      */
     public VcpuLoop(int index, HypervisorVm vm, BootState boot, DeviceBus bus, Host host, @Nullable byte[] restoreState) {
         this.restoreState = restoreState;
@@ -79,9 +83,24 @@ public final class VcpuLoop implements Runnable {
         }
     }
 
-    /** Lets the created vCPU start running (restores finish VM-wide state in between). */
+    /** Lets the created vCPU restore its state (after the VM-wide state was restored). */
+    public void openRestoreGate() {
+        restoreGate.countDown();
+    }
+
+    /** Waits until the vCPU restored its state (or had none to restore, or failed). */
+    public void awaitRestored() {
+        try {
+            restored.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Lets the vCPU run the guest; also releases a loop waiting at an earlier gate. */
     public void release() {
-        go.countDown();
+        restoreGate.countDown();
+        runGate.countDown();
     }
 
     public boolean failedToCreate() {
@@ -94,11 +113,12 @@ public final class VcpuLoop implements Runnable {
 
     /** Makes the vCPU leave the guest soon so the loop re-checks pause and stop requests. */
     public void kick() {
+        // Flag first, then look: the thread publishes the vCPU, then reads the flag, so one of
+        // the two always sees the other and no kick is lost.
+        kickPending = true;
         Vcpu v = vcpu;
         if (v != null) {
             v.requestExit();
-        } else {
-            kickPending = true;
         }
     }
 
@@ -119,19 +139,11 @@ public final class VcpuLoop implements Runnable {
         Vcpu v;
         try {
             v = vm.createVcpu(index, boot);
-            if (restoreState != null) {
-                try {
-                    v.restoreState(restoreState);
-                } catch (RuntimeException e) {
-                    v.close();
-                    throw e;
-                }
-            }
         } catch (RuntimeException e) {
             failedToCreate = true;
-            host.finish(new VmExit.Failed((restoreState != null ? "restoring" : "creating") + " vCPU " + index
-                    + " failed: " + e.getMessage(), e));
+            host.finish(new VmExit.Failed("creating vCPU " + index + " failed: " + e.getMessage(), e));
             created.countDown();
+            restored.countDown();
             host.vcpuStopped();
             return;
         }
@@ -141,7 +153,18 @@ public final class VcpuLoop implements Runnable {
         }
         created.countDown();
         try {
-            go.await();
+            // Restores go: every vCPU created, VM-wide state restored, then each vCPU's own.
+            restoreGate.await();
+            if (restoreState != null && !failedToCreate) {
+                try {
+                    v.restoreState(restoreState);
+                } catch (RuntimeException e) {
+                    failedToCreate = true;
+                    host.finish(new VmExit.Failed("restoring vCPU " + index + " failed: " + e.getMessage(), e));
+                }
+            }
+            restored.countDown();
+            runGate.await();
             loop(v);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -149,6 +172,7 @@ public final class VcpuLoop implements Runnable {
             LOG.debug("vCPU {} failed", index, e);
             host.finish(new VmExit.Failed("vCPU " + index + ": " + e, e));
         } finally {
+            restored.countDown();
             vcpu = null;
             runTasks(); // fail whatever is still queued
             try {

@@ -17,6 +17,8 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.zip.CRC32C;
 import org.jspecify.annotations.Nullable;
 
@@ -50,10 +52,12 @@ public final class LayerWriter {
         int ps = layout.pageSize();
         int chunk = Math.max(FULL_CHUNK, ps);
         MemorySegment zero = MemorySegment.ofArray(new byte[ps]);
-        CRC32C crc = new CRC32C();
         long stored = 0;
+        long imageCrc;
         Path img = dir.resolve(Manifest.MEMORY_IMG);
-        try (RandomAccessFile raf = new RandomAccessFile(img.toFile(), "rw")) {
+        // The checksum pass runs on its own thread, overlapping the zero scan and the writes.
+        try (BackgroundCrc crc = BackgroundCrc.start(memory);
+             RandomAccessFile raf = new RandomAccessFile(img.toFile(), "rw")) {
             // Pages left unwritten are holes: they read as zeros, cost no disk space and map as zeros.
             raf.setLength(layout.totalSize());
             FileChannel ch = raf.getChannel();
@@ -64,7 +68,7 @@ public final class LayerWriter {
                 for (long off = 0; off < seg.byteSize(); off += chunk) {
                     long len = Math.min(chunk, seg.byteSize() - off);
                     MemorySegment c = seg.asSlice(off, len);
-                    crc.update(c.asByteBuffer());
+                    crc.updateInline(c);
                     long runStart = -1;
                     for (long p = 0; p < len; p += ps) {
                         boolean isZero = MemorySegment.mismatch(c, p, p + ps, zero, 0, ps) == -1;
@@ -83,12 +87,13 @@ public final class LayerWriter {
                     }
                 }
             }
+            imageCrc = crc.value();
             long s0 = System.nanoTime();
             ch.force(true);
             syncTime += System.nanoTime() - s0;
         }
         Map<String, Manifest.FileEntry> files = new HashMap<>();
-        files.put(Manifest.MEMORY_IMG, new Manifest.FileEntry(layout.totalSize(), crc.getValue()));
+        files.put(Manifest.MEMORY_IMG, new Manifest.FileEntry(layout.totalSize(), imageCrc));
         StateOut st = writeState(dir, state);
         syncTime += st.syncNanos;
         files.put(Manifest.STATE_BIN, st.file);
@@ -153,6 +158,72 @@ public final class LayerWriter {
         writeNanos = System.nanoTime() - t0 - syncTime;
         return new Manifest(LayerKind.DIFF, parent, layout.pageSize(), layout.regions(), runs.pageCount(), files,
                 st.entries);
+    }
+
+    /**
+     * CRC32C of all of guest memory in region order, computed by a helper thread when every
+     * region is accessible from another thread (shared or global segments), else inline.
+     */
+    private static final class BackgroundCrc implements AutoCloseable {
+        private final CRC32C inline = new CRC32C();
+        private final @Nullable CompletableFuture<Long> result;
+
+        private BackgroundCrc(@Nullable CompletableFuture<Long> result) {
+            this.result = result;
+        }
+
+        static BackgroundCrc start(GuestMemory memory) {
+            CompletableFuture<Long> f = new CompletableFuture<>();
+            Thread t = Thread.ofPlatform().daemon().name("ignition-snapshot-crc").unstarted(() -> {
+                try {
+                    CRC32C c = new CRC32C();
+                    for (MemoryRegion r : memory.regions()) {
+                        MemorySegment seg = r.segment();
+                        for (long off = 0; off < seg.byteSize(); off += FULL_CHUNK) {
+                            c.update(seg.asSlice(off, Math.min(FULL_CHUNK, seg.byteSize() - off)).asByteBuffer());
+                        }
+                    }
+                    f.complete(c.getValue());
+                } catch (Throwable e) {
+                    f.completeExceptionally(e);
+                }
+            });
+            boolean shareable = memory.regions().stream().allMatch(r -> r.segment().isAccessibleBy(t));
+            if (!shareable) {
+                return new BackgroundCrc(null);
+            }
+            t.start();
+            return new BackgroundCrc(f);
+        }
+
+        void updateInline(MemorySegment chunk) {
+            if (result == null) {
+                inline.update(chunk.asByteBuffer());
+            }
+        }
+
+        long value() throws IOException {
+            if (result == null) {
+                return inline.getValue();
+            }
+            try {
+                return result.join();
+            } catch (CompletionException e) {
+                throw new IOException("checksumming guest memory failed: " + e.getCause(), e.getCause());
+            }
+        }
+
+        /** Waits for the helper thread, so it never reads memory the caller may unmap after a failure. */
+        @Override
+        public void close() {
+            if (result != null) {
+                try {
+                    result.join();
+                } catch (CompletionException e) {
+                    // Reported by value() on the success path; after a failure the first error wins.
+                }
+            }
+        }
     }
 
     private static void flush(FileChannel ch, MemorySegment staging, long n, CRC32C crc, long[] written)

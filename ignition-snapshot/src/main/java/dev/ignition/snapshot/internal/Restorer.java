@@ -9,18 +9,17 @@ import dev.ignition.memory.MemoryRegion;
 import dev.ignition.snapshot.CorruptLayerException;
 import dev.ignition.snapshot.SnapshotException;
 import java.io.IOException;
-import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
+import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.channels.FileChannel.MapMode;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicLong;
-import java.lang.invoke.MethodHandle;
 
 /**
  * Maps a validated chain's root image copy-on-write and overlays each diff page once, from the
@@ -29,6 +28,7 @@ import java.lang.invoke.MethodHandle;
 public final class Restorer {
     private static final AtomicLong MAPPINGS = new AtomicLong();
     private static final int SEEK_END = 2;
+    /** {@code off_t lseek(int, off_t, int)}: the size of the descriptor being mapped. */
     private static final MethodHandle LSEEK = Objects.requireNonNull(Libc.bindOptional("lseek",
             FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT), true), "libc lacks lseek");
 
@@ -120,13 +120,12 @@ public final class Restorer {
             if (runs == null || runs.pageCount() == 0) {
                 continue;
             }
-            try (Arena a = Arena.ofConfined();
-                 FileChannel ch = FileChannel.open(layer.file(Manifest.PAGES_BIN), StandardOpenOption.READ)) {
+            try (FileChannel ch = FileChannel.open(layer.file(Manifest.PAGES_BIN), StandardOpenOption.READ)) {
                 long expected = layer.manifest().file(Manifest.PAGES_BIN).size();
                 if (ch.size() != expected) {
                     throw new CorruptLayerException(layer.id().hex(), "pages.bin changed size after validation");
                 }
-                MemorySegment packed = ch.map(MapMode.READ_ONLY, 0, expected, a);
+                Source packed = new Source(ch, layer);
                 long src = 0;
                 for (int r = 0; r < runs.runCount(); r++) {
                     int start = runs.start(r);
@@ -162,7 +161,25 @@ public final class Restorer {
         return overlaid;
     }
 
-    private static void copy(MemorySegment packed, long src, MemorySegment image, int page, int pages, long ps) {
-        MemorySegment.copy(packed, src, image, page * ps, pages * ps);
+    /** A diff's pages.bin, read with pread straight into the restored mapping. */
+    private record Source(FileChannel channel, ResolvedLayer layer) {}
+
+    /**
+     * Copies {@code pages} pages from {@code src} in pages.bin to page {@code page} of the image.
+     * pread rather than a mapping of pages.bin: the kernel copies from the page cache into the
+     * private mapping, and the source side costs no page faults (which dominate on hosts with
+     * expensive faults, such as this project's paravirtualised machines).
+     */
+    private static void copy(Source packed, long src, MemorySegment image, int page, int pages, long ps)
+            throws IOException {
+        ByteBuffer dst = image.asSlice(page * ps, pages * ps).asByteBuffer();
+        long pos = src;
+        while (dst.hasRemaining()) {
+            int n = packed.channel().read(dst, pos);
+            if (n < 0) {
+                throw new CorruptLayerException(packed.layer().id().hex(), "pages.bin ended early while restoring");
+            }
+            pos += n;
+        }
     }
 }

@@ -157,10 +157,22 @@ public final class StoreImpl implements AutoCloseable {
     /** Runs {@code body} holding the store's writer lock (this JVM's, then the file lock). */
     private <T> T locked(Supplier<T> body) {
         jvmLock.lock();
-        try (FileLock ignored = lockChannel.lock()) {
-            return body.get();
-        } catch (IOException e) {
-            throw new SnapshotException("cannot lock " + root.resolve("store.lock") + ": " + e.getMessage(), e);
+        try {
+            FileLock lock;
+            try {
+                lock = lockChannel.lock();
+            } catch (IOException e) {
+                throw new SnapshotException("cannot lock " + root.resolve("store.lock") + ": " + e.getMessage(), e);
+            }
+            try {
+                return body.get();
+            } finally {
+                try {
+                    lock.release();
+                } catch (IOException e) {
+                    LOG.warn("Cannot release the lock on {}: {}", root.resolve("store.lock"), e.toString());
+                }
+            }
         } finally {
             jvmLock.unlock();
         }
@@ -418,8 +430,6 @@ public final class StoreImpl implements AutoCloseable {
             for (String n : ns) {
                 try {
                     resolver.resolve(readRef(n), Verification.METADATA);
-                } catch (CorruptLayerException e) {
-                    problems.add(new VerifyReport.Problem("snapshot '" + n + "'", e.getMessage()));
                 } catch (SnapshotException e) {
                     problems.add(new VerifyReport.Problem("snapshot '" + n + "'", e.getMessage()));
                 }

@@ -20,7 +20,7 @@ import net.jqwik.api.constraints.IntRange;
  * Random page writes across chains up to depth 16: every layer restores to exactly the bytes the
  * memory held when it was written; squashing preserves them; GC never removes a reachable layer.
  */
-class ChainProperties {
+class ChainPropertiesTest {
 
     /** One scenario: a random layout, a chain of random writes, snapshots after each step. */
     private static final class Scenario implements AutoCloseable {

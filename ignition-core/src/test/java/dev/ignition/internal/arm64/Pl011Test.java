@@ -1,0 +1,75 @@
+package dev.ignition.internal.arm64;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.ignition.device.DeviceContext;
+import dev.ignition.device.InterruptLine;
+import dev.ignition.memory.GuestMemory;
+import java.io.ByteArrayOutputStream;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class Pl011Test {
+    final ByteArrayOutputStream out = new ByteArrayOutputStream();
+    final List<Boolean> line = new ArrayList<>();
+    final Pl011 uart = new Pl011(Arm64Layout.UART_BASE, Arm64Layout.UART_SPI, out);
+
+    Pl011Test() {
+        uart.attach(new DeviceContext() {
+            public GuestMemory memory() {
+                throw new UnsupportedOperationException();
+            }
+
+            public InterruptLine interruptLine(int irq) {
+                assertThat(irq).isEqualTo(Arm64Layout.UART_SPI);
+                return line::add;
+            }
+
+            public long nanosSinceStart() {
+                return 0;
+            }
+        });
+    }
+
+    @Test
+    void transmitsAndIdentifiesAsAPrimeCellPl011() {
+        for (byte b : "ok\n".getBytes()) {
+            uart.write(Pl011.DR, 4, b);
+        }
+        assertThat(out.toString()).isEqualTo("ok\n");
+        assertThat(uart.read(Pl011.FR, 4) & Pl011.FR_TXFE).isNotZero();
+        assertThat(uart.read(Pl011.FR, 4) & Pl011.FR_RXFE).isNotZero();
+        long periph = 0;
+        long cell = 0;
+        for (int i = 0; i < 4; i++) {
+            periph |= uart.read(0xfe0 + 4 * i, 4) << (8 * i);
+            cell |= uart.read(0xff0 + 4 * i, 4) << (8 * i);
+        }
+        assertThat(periph & 0xfffff).isEqualTo(0x41011); // part 0x011, designer 0x41 (Arm)
+        assertThat(cell).isEqualTo(0xb105f00dL);
+    }
+
+    @Test
+    void receiveRaisesTheLineWhenUnmaskedAndReadingDrainsIt() {
+        uart.write(Pl011.IMSC, 4, Pl011.INT_RX | Pl011.INT_RT);
+        uart.receive("hi".getBytes());
+        assertThat(line).containsExactly(true);
+        assertThat(uart.read(Pl011.FR, 4) & Pl011.FR_RXFE).isZero();
+        assertThat(uart.read(Pl011.MIS, 4) & Pl011.INT_RX).isNotZero();
+        assertThat(uart.read(Pl011.DR, 4)).isEqualTo('h');
+        assertThat(uart.read(Pl011.DR, 4)).isEqualTo('i');
+        assertThat(line).containsExactly(true, false);
+        assertThat(uart.read(Pl011.FR, 4) & Pl011.FR_RXFE).isNotZero();
+    }
+
+    @Test
+    void transmitInterruptIsLatchedAndClearedThroughIcr() {
+        uart.write(Pl011.IMSC, 4, Pl011.INT_TX);
+        uart.write(Pl011.DR, 4, 'x');
+        assertThat(line).containsExactly(true);
+        uart.write(Pl011.ICR, 4, Pl011.INT_TX);
+        assertThat(line).containsExactly(true, false);
+        assertThat(uart.read(Pl011.RIS, 4) & Pl011.INT_TX).isZero();
+    }
+}

@@ -1,0 +1,301 @@
+package dev.ignition.hvf.internal;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.ignition.memory.GuestMemory;
+import dev.ignition.spi.Vcpu;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class SnapshotStateTest {
+    static byte[] qValue(int r) {
+        byte[] b = new byte[16];
+        for (int i = 0; i < 16; i++) {
+            b[i] = (byte) (r * 16 + i + 1);
+        }
+        return b;
+    }
+
+    /** Puts distinctive values in every register of vCPU 0 of {@code fake}. */
+    static void fill(FakeHvf.Cpu c) {
+        for (int r = 0; r < 31; r++) {
+            c.x(r, 0x1000L + r);
+        }
+        c.regs.put(Arm64Regs.PC, 0xffff_8000_0010_0000L);
+        c.regs.put(Arm64Regs.CPSR, 0x3c5L);
+        c.regs.put(Arm64Regs.FPCR, 0x0300_0000L);
+        c.regs.put(Arm64Regs.FPSR, 0x8000_0010L);
+        for (Arm64Regs.SysReg r : Arm64Regs.SNAPSHOT_SYS_REGS) {
+            if (!r.idRegister() && r.id() != Arm64Regs.MPIDR_EL1) {
+                c.sys.put(r.id(), 0x5000_0000L + r.id());
+            }
+        }
+        for (int r = 0; r < 32; r++) {
+            c.q[r] = qValue(r);
+        }
+        for (Arm64Regs.SysReg r : Arm64Regs.SNAPSHOT_ICC_REGS) {
+            c.icc.put(r.id(), 0x70L + r.id());
+        }
+    }
+
+    @Test
+    void captureAndRestoreRoundTripInTheRequiredOrder() throws Exception {
+        FakeHvf a = new FakeHvf();
+        a.missingSysRegs.add(0xde85); // TPIDR2_EL0: a macOS before 15.2
+        byte[] vmBlob;
+        byte[] cpuBlob;
+        long counterAtCapture;
+        try (GuestMemory mem = TestVms.memory(TestVms.RAM_SIZE)) {
+            HvfVm vm = TestVms.vm(a, mem, 1, true);
+            Vcpu cpu = vm.createVcpu(0, TestVms.boot());
+            fill(a.cpu(0));
+            cpuBlob = cpu.captureState();
+            counterAtCapture = a.machAbsoluteTime() - vm.vtimerOffset();
+            vmBlob = vm.captureState();
+            cpu.close();
+            vm.close();
+        }
+        HvfState.Vm vmState = HvfState.Vm.decode(vmBlob);
+        assertThat(vmState.gic()).containsExactly(1, 2, 3, 4, 5);
+        assertThat(vmState.guestCounter()).isBetween(counterAtCapture - 1_000_000_000L, counterAtCapture + 1_000_000_000L);
+        HvfState.Vcpu cpuState = HvfState.Vcpu.decode(cpuBlob);
+        assertThat(cpuState.sysRegs()).doesNotContainKey(0xde85).containsKey(0xc290);
+
+        FakeHvf b = new FakeHvf();
+        b.missingSysRegs.add(0xde85);
+        try (GuestMemory mem = TestVms.memory(TestVms.RAM_SIZE)) {
+            byte[] before = new byte[SimdRestore.SCRATCH_BYTES];
+            for (int i = 0; i < before.length; i++) {
+                before[i] = (byte) (i * 7);
+            }
+            mem.write(TestVms.RAM, before);
+            HvfVm vm = TestVms.vm(b, mem, 1, true);
+            Vcpu cpu = vm.createVcpu(0, TestVms.boot());
+            assertThatThrownBy(() -> cpu.restoreState(cpuBlob)).hasMessageContaining("VM state");
+            Thread.sleep(5); // let the host clock move on: the guest counter must not
+            b.calls.clear();
+            vm.restoreState(vmBlob);
+            long guestCounterNow = b.machAbsoluteTime() - vm.vtimerOffset();
+            assertThat(guestCounterNow - vmState.guestCounter()).isBetween(0L, 1_000_000_000L);
+            cpu.restoreState(cpuBlob);
+            FakeHvf.Cpu c = b.cpu(0);
+            // Registers
+            for (int r = 0; r < 31; r++) {
+                assertThat(c.x(r)).isEqualTo(0x1000L + r);
+            }
+            assertThat(c.pc()).isEqualTo(0xffff_8000_0010_0000L);
+            assertThat(c.reg(Arm64Regs.FPSR)).isEqualTo(0x8000_0010L);
+            for (Arm64Regs.SysReg r : Arm64Regs.SNAPSHOT_SYS_REGS) {
+                if (!r.idRegister() && r.id() != Arm64Regs.MPIDR_EL1 && r.id() != 0xde85) {
+                    assertThat(c.sys.get(r.id())).as(r.name()).isEqualTo(0x5000_0000L + r.id());
+                }
+            }
+            for (int r = 0; r < 32; r++) {
+                assertThat(c.q[r]).as("Q" + r).containsExactly(qValue(r));
+            }
+            for (Arm64Regs.SysReg r : Arm64Regs.SNAPSHOT_ICC_REGS) {
+                assertThat(c.icc.get(r.id())).isEqualTo(0x70L + r.id());
+            }
+            assertThat(c.vtimerOffset).isEqualTo(vm.vtimerOffset());
+            assertThat(b.gicStateSet).containsExactly(1, 2, 3, 4, 5);
+            // Scratch RAM used by the SIMD stub is put back.
+            assertThat(mem.slice(TestVms.RAM, before.length).toArray(ValueLayout.JAVA_BYTE)).containsExactly(before);
+            // Order: GIC blob; SIMD stub run; MPIDR then other system registers; timer; ICC registers.
+            List<String> log = new ArrayList<>(b.calls);
+            int gic = log.indexOf("gic_set_state");
+            int stub = log.indexOf("run(0)");
+            int mpidr = log.lastIndexOf("sys_set(0,0xc005)");
+            int sctlr = log.lastIndexOf("sys_set(0,0xc080)");
+            int timer = log.lastIndexOf("vtimer_offset(0)");
+            int icc = log.indexOf("icc_set(0,0xc665)");
+            assertThat(gic).isNotNegative();
+            assertThat(stub).isGreaterThan(gic);
+            assertThat(mpidr).isGreaterThan(stub);
+            assertThat(sctlr).isGreaterThan(mpidr);
+            assertThat(timer).isGreaterThan(sctlr);
+            assertThat(icc).isGreaterThan(timer);
+            // ID registers equal to the host's are not written.
+            assertThat(log).doesNotContain("sys_set(0,0xc000)");
+            cpu.close();
+            vm.close();
+        }
+    }
+
+    @Test
+    void restoreRulesAreEnforced() {
+        FakeHvf a = new FakeHvf();
+        byte[] vmBlob;
+        byte[] cpu1Blob;
+        try (GuestMemory mem = TestVms.memory(TestVms.RAM_SIZE)) {
+            HvfVm vm = TestVms.vm(a, mem, 2, false);
+            Vcpu c0 = vm.createVcpu(0, TestVms.boot());
+            assertThatThrownBy(() -> vm.restoreState(new HvfState.Vm(0, 2, new byte[1], java.util.Map.of()).encode()))
+                    .hasMessageContaining("create all 2 vCPUs");
+            Vcpu c1 = java.util.concurrent.CompletableFuture.supplyAsync(() -> vm.createVcpu(1, TestVms.boot())).join();
+            vmBlob = vm.captureState();
+            cpu1Blob = java.util.concurrent.CompletableFuture.supplyAsync(c1::captureState).join();
+            assertThatThrownBy(() -> vm.restoreState(new HvfState.Vm(0, 3, new byte[1], java.util.Map.of()).encode()))
+                    .hasMessageContaining("3 vCPUs");
+            vm.restoreState(vmBlob);
+            assertThatThrownBy(() -> c0.restoreState(cpu1Blob)).isInstanceOf(HvfState.InvalidStateException.class)
+                    .hasMessageContaining("same index");
+            java.util.concurrent.CompletableFuture.runAsync(c1::close).join();
+            c0.close();
+            vm.close();
+        }
+    }
+
+    @Test
+    void stateBlobsRoundTripAndRejectHostileInput() {
+        byte[][] q = new byte[32][16];
+        q[3][15] = 9;
+        var sys = new java.util.LinkedHashMap<Integer, Long>();
+        sys.put(Arm64Regs.MPIDR_EL1, 1L);
+        sys.put(0xc290, 5L);
+        HvfState.Vcpu v = new HvfState.Vcpu(new long[31], 4, 5, 6, 7, sys, q, java.util.Map.of(0xc230, 0xf0L),
+                java.util.Map.of(0x10100, 0x8000_0000L), HvfState.Power.ON_PENDING, 0x4000_0000L, 3);
+        byte[] blob = v.encode();
+        assertThat(HvfState.Vcpu.decode(blob)).isEqualTo(v);
+        for (int len = 0; len < blob.length; len += 7) {
+            byte[] cut = java.util.Arrays.copyOf(blob, len);
+            assertThatThrownBy(() -> HvfState.Vcpu.decode(cut)).isInstanceOf(HvfState.InvalidStateException.class);
+        }
+        byte[] trailing = java.util.Arrays.copyOf(blob, blob.length + 1);
+        assertThatThrownBy(() -> HvfState.Vcpu.decode(trailing)).hasMessageContaining("trailing");
+        byte[] hugeCount = blob.clone();
+        java.nio.ByteBuffer.wrap(hugeCount).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(12 + 35 * 8, 1 << 30);
+        assertThatThrownBy(() -> HvfState.Vcpu.decode(hugeCount)).hasMessageContaining("at most");
+        byte[] unknownReg = blob.clone();
+        java.nio.ByteBuffer.wrap(unknownReg).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(12 + 35 * 8 + 4, 0x1234);
+        assertThatThrownBy(() -> HvfState.Vcpu.decode(unknownReg)).hasMessageContaining("unknown system register");
+        HvfState.Vm vmState = new HvfState.Vm(77, 2, new byte[] {9, 8}, java.util.Map.of(GicRegs.GICD_CTLR, 0x12L));
+        byte[] vmBlob = vmState.encode();
+        assertThat(HvfState.Vm.decode(vmBlob)).isEqualTo(vmState);
+        byte[] badDist = vmBlob.clone();
+        java.nio.ByteBuffer.wrap(badDist).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(30 + 4, 0x7777);
+        assertThatThrownBy(() -> HvfState.Vm.decode(badDist)).hasMessageContaining("unknown distributor register");
+        assertThatThrownBy(() -> HvfState.Vm.decode(blob)).hasMessageContaining("bad magic");
+        byte[] lying = vmBlob.clone();
+        java.nio.ByteBuffer.wrap(lying).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(24, 1000);
+        assertThatThrownBy(() -> HvfState.Vm.decode(lying)).hasMessageContaining("implausible");
+        // Random corruption never escapes as anything but InvalidStateException.
+        java.util.Random rnd = new java.util.Random(1);
+        for (int i = 0; i < 2000; i++) {
+            byte[] m = blob.clone();
+            for (int k = 0; k < 3; k++) {
+                m[rnd.nextInt(m.length)] = (byte) rnd.nextInt();
+            }
+            try {
+                HvfState.Vcpu.decode(m);
+            } catch (HvfState.InvalidStateException expected) {
+                // fine
+            }
+        }
+    }
+
+    @Test
+    void noVcpuRunsUntilEveryVcpuHasRestored() throws Exception {
+        FakeHvf a = new FakeHvf();
+        byte[] vmBlob;
+        byte[] blob0;
+        byte[] blob1;
+        try (GuestMemory mem = TestVms.memory(TestVms.RAM_SIZE)) {
+            HvfVm vm = TestVms.vm(a, mem, 2, false);
+            Vcpu c0 = vm.createVcpu(0, TestVms.boot());
+            java.util.concurrent.ExecutorService t1 = java.util.concurrent.Executors.newSingleThreadExecutor();
+            Vcpu c1 = t1.submit(() -> vm.createVcpu(1, TestVms.boot())).get();
+            vmBlob = vm.captureState();
+            blob0 = c0.captureState();
+            blob1 = t1.submit(c1::captureState).get();
+            t1.submit(c1::close).get();
+            t1.shutdown();
+            c0.close();
+            vm.close();
+        }
+        FakeHvf b = new FakeHvf();
+        try (GuestMemory mem = TestVms.memory(TestVms.RAM_SIZE)) {
+            HvfVm vm = TestVms.vm(b, mem, 2, false);
+            Vcpu c0 = vm.createVcpu(0, TestVms.boot());
+            java.util.concurrent.ExecutorService t1 = java.util.concurrent.Executors.newSingleThreadExecutor();
+            Vcpu c1 = t1.submit(() -> vm.createVcpu(1, TestVms.boot())).get();
+            vm.restoreState(vmBlob);
+            c0.restoreState(blob0);
+            long[] restoredAt = new long[1];
+            java.util.concurrent.Future<?> late = t1.submit(() -> {
+                Thread.sleep(200);
+                restoredAt[0] = System.nanoTime();
+                c1.restoreState(blob1);
+                return null;
+            });
+            b.script(0, c -> { c.x(0, dev.ignition.internal.arm64.Psci.SYSTEM_OFF); return FakeHvf.exception(TestVms.hvc(0), 0); });
+            dev.ignition.spi.VcpuExit e = c0.run();
+            long ranAt = System.nanoTime();
+            late.get();
+            assertThat(e).isInstanceOf(dev.ignition.spi.VcpuExit.Shutdown.class);
+            assertThat(ranAt).isGreaterThan(restoredAt[0]);
+            assertThatThrownBy(() -> c0.restoreState(blob0)).hasMessageContaining("already run");
+            t1.submit(c1::close).get();
+            t1.shutdown();
+            c0.close();
+            vm.close();
+        }
+    }
+
+    @Test
+    void aRefusedGicBlobFallsBackToRegisterLevelRestoreInOrder() {
+        FakeHvf a = new FakeHvf();
+        byte[] vmBlob;
+        byte[] cpuBlob;
+        try (GuestMemory mem = TestVms.memory(TestVms.RAM_SIZE)) {
+            HvfVm vm = TestVms.vm(a, mem, 1, false);
+            Vcpu cpu = vm.createVcpu(0, TestVms.boot());
+            fill(a.cpu(0));
+            int i = 0;
+            for (int reg : GicRegs.DISTRIBUTOR) {
+                a.distributor.put(reg, 0x100L + i++);
+            }
+            for (int reg : GicRegs.REDISTRIBUTOR) {
+                a.cpu(0).redist.put(reg, 0x200L + reg);
+            }
+            cpuBlob = cpu.captureState();
+            vmBlob = vm.captureState();
+            cpu.close();
+            vm.close();
+        }
+        FakeHvf b = new FakeHvf();
+        b.gicStateRejected = true;
+        try (GuestMemory mem = TestVms.memory(TestVms.RAM_SIZE)) {
+            HvfVm vm = TestVms.vm(b, mem, 1, false);
+            Vcpu cpu = vm.createVcpu(0, TestVms.boot());
+            b.calls.clear();
+            vm.restoreState(vmBlob);
+            cpu.restoreState(cpuBlob);
+            assertThat(b.distributor).isEqualTo(a.distributor);
+            assertThat(b.cpu(0).redist).isEqualTo(a.cpu(0).redist);
+            List<String> log = new ArrayList<>(b.calls);
+            // configuration before pending, enables and CTLR last; redistributor before the ICC registers
+            assertThat(log.indexOf("gicd_set(0xc08)")).isLessThan(log.indexOf("gicd_set(0x204)"));
+            assertThat(log.indexOf("gicd_set(0x204)")).isLessThan(log.indexOf("gicd_set(0x104)"));
+            assertThat(log.indexOf("gicd_set(0x0)")).isEqualTo(log.lastIndexOf("gicd_set(0x0)"));
+            assertThat(log.indexOf("gicd_set(0x104)")).isLessThan(log.indexOf("gicd_set(0x0)"));
+            assertThat(log.indexOf("gicr_set(0,0x10c04)")).isLessThan(log.indexOf("gicr_set(0,0x10200)"));
+            assertThat(log.indexOf("gicr_set(0,0x10100)")).isLessThan(log.indexOf("icc_set(0,0xc665)"));
+            cpu.close();
+            vm.close();
+        }
+        // Accepted blob: no register-level writes at all.
+        FakeHvf c = new FakeHvf();
+        try (GuestMemory mem = TestVms.memory(TestVms.RAM_SIZE)) {
+            HvfVm vm = TestVms.vm(c, mem, 1, false);
+            Vcpu cpu = vm.createVcpu(0, TestVms.boot());
+            vm.restoreState(vmBlob);
+            cpu.restoreState(cpuBlob);
+            assertThat(c.calls).noneMatch(x -> x.startsWith("gicd_set") || x.startsWith("gicr_set"));
+            cpu.close();
+            vm.close();
+        }
+    }
+}

@@ -1,0 +1,318 @@
+package dev.ignition.snapshot;
+
+import dev.ignition.IgnitionException;
+import dev.ignition.SnapshotMismatchException;
+import dev.ignition.VirtualMachine;
+import dev.ignition.VmImage;
+import dev.ignition.VmState;
+import dev.ignition.internal.vm.MachineInternals;
+import dev.ignition.memory.GuestMemory;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.WeakHashMap;
+import java.util.function.UnaryOperator;
+
+/**
+ * Snapshots of live VMs into a {@link SnapshotStore}, and VMs restored or forked from them.
+ *
+ * <pre>{@code
+ * try (SnapshotStore store = SnapshotStore.open(dir);
+ *      VirtualMachine vm = VirtualMachine.builder().guest(TestGuests.counter())
+ *              .trackDirtyPages(true).build()) {
+ *     vm.start();
+ *     VmSnapshots.snapshot(vm, store, "base");          // full: the VM's first snapshot
+ *     VmSnapshots.snapshot(vm, store, "later");         // diff against "base"
+ *     try (VirtualMachine copy = VmSnapshots.restore(store, "later", b -> b.trackDirtyPages(true))) {
+ *         copy.start();                                 // continues where "later" was taken
+ *     }
+ * }
+ * }</pre>
+ *
+ * <p>The guest is paused while its state is captured and its memory written (so the memory is
+ * consistent), then resumes if it was running.
+ */
+public final class VmSnapshots {
+    /** Which kind of layer to write. */
+    public enum Kind {
+        /** A diff against this VM's previous snapshot (or the one it was restored from) in the same store when it tracks dirty pages; otherwise full. */
+        AUTO,
+        FULL,
+        DIFF
+    }
+
+    /**
+     * What a snapshot did and cost.
+     *
+     * @param write the store's result; {@code write.timings().totalNanos()} is the seed's Snapshot-write-time
+     * @param parent the parent snapshot for a diff, or null for a full one
+     * @param paused how long the guest was paused (capture + write)
+     * @param capture capturing vCPU, hypervisor and device state
+     */
+    public record Result(WriteResult write, @org.jspecify.annotations.Nullable String parent, Duration paused,
+            Duration capture) {
+        public LayerKind kind() {
+            return write.layer().kind();
+        }
+
+        /** Time to write the layer (memory, state, manifest, fsyncs, publication). */
+        public Duration writeTime() {
+            return Duration.ofNanos(write.timings().totalNanos());
+        }
+    }
+
+    static final String META = "ignition.meta";
+    static final String VCPU_PREFIX = "vcpu.";
+    static final String HYPERVISOR = "hypervisor";
+    static final String DEVICE_PREFIX = "device.";
+    private static final int META_VERSION = 1;
+
+    private record Lineage(Path store, String name) {}
+
+    /** Which snapshot each live VM descends from, per store, for AUTO diffs. */
+    private static final Map<VirtualMachine, Lineage> LINEAGE = new WeakHashMap<>();
+
+    private VmSnapshots() {}
+
+    /** {@link #snapshot(VirtualMachine, SnapshotStore, String, Kind)} with {@link Kind#AUTO}. */
+    public static Result snapshot(VirtualMachine vm, SnapshotStore store, String name) {
+        return snapshot(vm, store, name, Kind.AUTO);
+    }
+
+    /**
+     * Pauses {@code vm}, captures it and writes it into {@code store} as {@code name}, then
+     * resumes it if it was running.
+     *
+     * @throws IllegalStateException for a diff when the VM does not track dirty pages or has no
+     *     previous snapshot in this store
+     */
+    public static Result snapshot(VirtualMachine vm, SnapshotStore store, String name, Kind kind) {
+        MachineInternals m = internals(vm);
+        Lineage lineage;
+        synchronized (LINEAGE) {
+            lineage = LINEAGE.get(vm);
+        }
+        String parent = lineage != null && lineage.store.equals(store.directory()) ? lineage.name : null;
+        if (parent != null && !exists(store, parent)) {
+            parent = null; // the parent was deleted: start a new chain
+        }
+        boolean diff = switch (kind) {
+            case FULL -> false;
+            case DIFF -> {
+                if (!m.tracksDirtyPages()) {
+                    throw new IllegalStateException("diff snapshots need dirty page tracking: build the VM with trackDirtyPages(true)");
+                }
+                if (parent == null) {
+                    throw new IllegalStateException("no previous snapshot of this VM in " + store.directory()
+                            + " to diff against: take a full one first");
+                }
+                yield true;
+            }
+            case AUTO -> m.tracksDirtyPages() && parent != null;
+        };
+        boolean wasRunning = vm.state() == VmState.RUNNING;
+        long t0 = System.nanoTime();
+        try {
+            MachineInternals.Captured c = m.capture();
+            long captured = System.nanoTime();
+            Map<String, byte[]> state = new LinkedHashMap<>();
+            state.put(META, meta(m));
+            for (int i = 0; i < c.vcpus().size(); i++) {
+                state.put(VCPU_PREFIX + i, c.vcpus().get(i));
+            }
+            state.put(HYPERVISOR, c.vm());
+            c.devices().forEach((dev, st) -> state.put(DEVICE_PREFIX + dev, st));
+            WriteResult w = diff && c.dirty() != null
+                    ? store.writeDiff(name, parent, m.memory(), DirtyPages.of(c.dirty()), state)
+                    : store.writeFull(name, m.memory(), state);
+            synchronized (LINEAGE) {
+                LINEAGE.put(vm, new Lineage(store.directory(), name));
+            }
+            return new Result(w, diff ? parent : null, Duration.ofNanos(System.nanoTime() - t0),
+                    Duration.ofNanos(captured - t0));
+        } finally {
+            if (wasRunning && vm.state() == VmState.PAUSED) {
+                vm.resume();
+            }
+        }
+    }
+
+    /**
+     * Restores snapshot {@code name} as a new VM, configured further by {@code configure} (console,
+     * dirty tracking, devices: the same devices as when it was taken). The VM is built, not started.
+     */
+    public static VirtualMachine restore(SnapshotStore store, String name, UnaryOperator<VirtualMachine.Builder> configure) {
+        VmImage image = image(store, name);
+        VirtualMachine vm;
+        try {
+            vm = configure.apply(VirtualMachine.builder()).restoreFrom(image).build();
+        } catch (RuntimeException e) {
+            closeQuietly(image);
+            throw e;
+        }
+        synchronized (LINEAGE) {
+            LINEAGE.put(vm, new Lineage(store.directory(), name));
+        }
+        return vm;
+    }
+
+    /**
+     * {@code count} VMs restored from the same snapshot, each with private copy-on-write memory;
+     * built, not started. On failure the ones already built are closed.
+     */
+    public static List<VirtualMachine> fork(SnapshotStore store, String name, int count,
+            UnaryOperator<VirtualMachine.Builder> configure) {
+        if (count < 1) {
+            throw new IllegalArgumentException("count must be at least 1, was " + count);
+        }
+        List<VirtualMachine> vms = new ArrayList<>(count);
+        try {
+            for (int i = 0; i < count; i++) {
+                vms.add(restore(store, name, configure));
+            }
+            return vms;
+        } catch (RuntimeException e) {
+            vms.forEach(VirtualMachine::close);
+            throw e;
+        }
+    }
+
+    /**
+     * An image of snapshot {@code name} for {@link VirtualMachine.Builder#restoreFrom(VmImage)}.
+     * Its memory is mapped now (copy-on-write); the VM built from it owns it.
+     */
+    public static VmImage image(SnapshotStore store, String name) {
+        RestoredSnapshot r = store.restore(name);
+        try {
+            return toImage(r);
+        } catch (RuntimeException e) {
+            r.close();
+            throw e;
+        }
+    }
+
+    private static VmImage toImage(RestoredSnapshot r) {
+        Map<String, byte[]> state = r.state();
+        byte[] metaBytes = state.get(META);
+        if (metaBytes == null) {
+            throw new SnapshotMismatchException("snapshot '" + r.name() + "' holds no VM state (it was not written by VmSnapshots)");
+        }
+        Properties meta = new Properties();
+        try {
+            meta.load(new java.io.StringReader(new String(metaBytes, StandardCharsets.UTF_8)));
+        } catch (java.io.IOException e) {
+            throw new IgnitionException("unreadable VM metadata in snapshot '" + r.name() + "'", e);
+        }
+        int version = intProp(meta, "format", r.name());
+        if (version != META_VERSION) {
+            throw new SnapshotMismatchException("snapshot '" + r.name() + "' has VM state format " + version
+                    + "; this build reads " + META_VERSION);
+        }
+        int vcpus = intProp(meta, "vcpus", r.name());
+        long memoryBytes = Long.parseLong(meta.getProperty("memory", "-1"));
+        String backend = meta.getProperty("backend", "");
+        if (vcpus < 1 || vcpus > VirtualMachine.Builder.MAX_VCPUS || memoryBytes != r.memory().size() || backend.isEmpty()) {
+            throw new SnapshotMismatchException("snapshot '" + r.name() + "' has inconsistent VM metadata (vcpus "
+                    + vcpus + ", memory " + memoryBytes + " vs mapped " + r.memory().size() + ", backend '" + backend + "')");
+        }
+        List<byte[]> vcpuStates = new ArrayList<>();
+        for (int i = 0; i < vcpus; i++) {
+            byte[] s = state.get(VCPU_PREFIX + i);
+            if (s == null) {
+                throw new SnapshotMismatchException("snapshot '" + r.name() + "' lacks the state of vCPU " + i);
+            }
+            vcpuStates.add(s);
+        }
+        byte[] hv = state.get(HYPERVISOR);
+        if (hv == null) {
+            throw new SnapshotMismatchException("snapshot '" + r.name() + "' lacks the hypervisor state");
+        }
+        Map<String, byte[]> devices = new LinkedHashMap<>();
+        state.forEach((k, v) -> {
+            if (k.startsWith(DEVICE_PREFIX)) {
+                devices.put(k.substring(DEVICE_PREFIX.length()), v);
+            }
+        });
+        GuestMemory memory = r.memory();
+        return new VmImage() {
+            private boolean taken;
+
+            @Override
+            public String backend() {
+                return backend;
+            }
+
+            @Override
+            public long memoryBytes() {
+                return memoryBytes;
+            }
+
+            @Override
+            public synchronized GuestMemory takeMemory() {
+                if (taken) {
+                    throw new IllegalStateException("the memory of this image was already handed out");
+                }
+                taken = true;
+                return memory;
+            }
+
+            @Override
+            public List<byte[]> vcpuStates() {
+                return vcpuStates;
+            }
+
+            @Override
+            public byte[] vmState() {
+                return hv;
+            }
+
+            @Override
+            public Map<String, byte[]> deviceStates() {
+                return devices;
+            }
+
+            @Override
+            public String toString() {
+                return "VmImage[" + r.name() + ", " + backend + ", " + vcpus + " vCPU, " + (memoryBytes >> 20) + " MiB]";
+            }
+        };
+    }
+
+    private static boolean exists(SnapshotStore store, String name) {
+        return store.list().stream().anyMatch(s -> s.name().equals(name));
+    }
+
+    private static void closeQuietly(VmImage image) {
+        try {
+            image.takeMemory().close();
+        } catch (RuntimeException ignored) {
+            // already handed to a VM, which closes it
+        }
+    }
+
+    private static int intProp(Properties p, String key, String snapshot) {
+        try {
+            return Integer.parseInt(p.getProperty(key, ""));
+        } catch (NumberFormatException e) {
+            throw new SnapshotMismatchException("snapshot '" + snapshot + "' has no valid '" + key + "' in its VM metadata");
+        }
+    }
+
+    private static byte[] meta(MachineInternals m) {
+        String s = "format=" + META_VERSION + "\nbackend=" + m.backend() + "\nvcpus=" + m.vcpuCount()
+                + "\nmemory=" + m.memory().size() + "\n";
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    private static MachineInternals internals(VirtualMachine vm) {
+        if (vm instanceof MachineInternals m) {
+            return m;
+        }
+        throw new IllegalArgumentException("not an Ignition VM: " + vm.getClass().getName());
+    }
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# vm-tier.sh TAG MODULE...: runs the TAG-tagged tests of MODULEs with the JUnit console
+# launcher, on class paths Maven prepared (see test-tiers.sh): no Maven inside the VM that
+# provides /dev/kvm, where everything is emulated and slow. Prints "TAG: N passed, N failed, N skipped".
+set -uo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LAUNCHER="$ROOT/target/junit-console/junit-platform-console-standalone.jar"
+JAVA="${JAVA_HOME:+$JAVA_HOME/bin/}java"
+TAG=$1; shift
+status=0 passed=0 failed=0 skipped=0
+for m in "$@"; do
+  cd "$ROOT/$m" || exit 2
+  rm -rf target/$TAG-reports
+  "$JAVA" --enable-native-access=ALL-UNNAMED -Xss2m -jar "$LAUNCHER" execute \
+    --class-path "$(cat target/test.classpath):target/classes:target/test-classes" \
+    --scan-class-path target/test-classes --include-tag "$TAG" \
+    --reports-dir target/$TAG-reports --details=tree --disable-banner --disable-ansi-colors || status=1
+  report=target/$TAG-reports/TEST-junit-jupiter.xml
+  if [ -f "$report" ]; then
+    attr() { sed -n "s/.*<testsuite [^>]*\b$1=\"\([0-9]*\)\".*/\1/p" "$report" | head -1; }
+    t=$(attr tests) f=$(attr failures) e=$(attr errors) s=$(attr skipped)
+    passed=$((passed + t - f - e - s)); failed=$((failed + f + e)); skipped=$((skipped + s))
+    echo "$TAG tier, $m: $t tests, $f failures, $e errors, $s skipped"
+  else
+    echo "$TAG tier, $m: no report written" >&2; status=1
+  fi
+done
+echo "$TAG: $passed passed, $failed failed, $skipped skipped"
+[ "$passed" -gt 0 ] || { echo "$TAG tier ran no test" >&2; status=1; }
+exit $status

@@ -136,11 +136,15 @@ public final class ShellSession {
         }
         String problem = null;
         for (int attempt = 0; attempt < DUMP_ATTEMPTS; attempt++) {
-            sendLine("t=" + TAG + "; for f in s o e; do od -Ad -v -tx1 -w32 " + f + ".$f | sed \"s/^/${t}-" + id
-                    + "-$f /\"; echo \"${t}-" + id + "-$f md5 $(md5sum <" + f + ".$f)\"; done; "
-                    + marker(id, "end" + attempt));
+            sendLine("t=" + TAG + "; for f in s o e; do if [ -f " + f + ".$f ]; then od -Ad -v -tx1 -w32 " + f
+                    + ".$f | sed \"s/^/${t}-" + id + "-$f /\"; echo \"${t}-" + id + "-$f md5 $(md5sum <" + f
+                    + ".$f)\"; else echo \"${t}-" + id + "-$f missing\"; fi; done; " + marker(id, "end" + attempt));
             String transcript = expect(id, "end" + attempt, timeout, "reading the command's output");
             Decoded d = decode(transcript, TAG + "-" + id + "-");
+            if (d.missing()) {
+                throw new ShellException("the guest could not write its output files to " + scratchDir
+                        + " (is it a writable directory there?) for `" + abbreviate(command) + "`");
+            }
             if (d.problem() == null) {
                 sendLine("rm -f " + f + ".sh " + f + ".o " + f + ".e " + f + ".s");
                 return new ExecResult(parseStatus(d.status(), command), d.stdout(), d.stderr());
@@ -226,7 +230,7 @@ public final class ShellSession {
     }
 
     /** The three files of a dump, or why the transcript is not a complete, intact dump. */
-    record Decoded(byte[] status, byte[] stdout, byte[] stderr, @Nullable String problem) {}
+    record Decoded(byte[] status, byte[] stdout, byte[] stderr, @Nullable String problem, boolean missing) {}
 
     static Decoded decode(String transcript, String tag) {
         FileDump[] files = {new FileDump('s'), new FileDump('o'), new FileDump('e')};
@@ -258,11 +262,11 @@ public final class ShellSession {
                 return damaged(problem);
             }
         }
-        return new Decoded(files[0].bytes(), files[1].bytes(), files[2].bytes(), null);
+        return new Decoded(files[0].bytes(), files[1].bytes(), files[2].bytes(), null, false);
     }
 
     private static Decoded damaged(String why) {
-        return new Decoded(new byte[0], new byte[0], new byte[0], why);
+        return new Decoded(new byte[0], new byte[0], new byte[0], why, why.endsWith(" missing"));
     }
 
     /** Reassembles one file from {@code od -Ad -v -tx1 -w32} lines and checks it against its MD5. */
@@ -277,6 +281,9 @@ public final class ShellSession {
         }
 
         @Nullable String line(String payload) {
+            if (payload.equals("missing")) {
+                return "file " + name + " missing";
+            }
             if (md5 != null) {
                 return "file " + name + ": line after its checksum";
             }

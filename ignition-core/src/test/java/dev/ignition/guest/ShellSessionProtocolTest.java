@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Test;
 class ShellSessionProtocolTest {
     static final String TAG = "IGN-00112233aabbccdd-";
 
-    @Property(tries = 500)
+    @Property(tries = 200)
     void printfChunksReproduceTheCommandExactly(@ForAll @Size(max = 3000) byte[] command) {
         List<String> chunks = ShellSession.printfChunks(command);
         ByteArrayOutputStream out = new ByteArrayOutputStream();

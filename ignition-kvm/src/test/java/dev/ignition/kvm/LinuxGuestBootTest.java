@@ -36,7 +36,9 @@ class LinuxGuestBootTest {
         try (VirtualMachine vm = VirtualMachine.builder().vcpus(2).memoryMiB(256).guest(LinuxGuests.defaultGuest())
                 .consoleOutput(log).build()) {
             vm.start();
-            ShellSession shell = ShellSession.open(vm.console(), BOOT);
+            // Probing only once init is up keeps probes from piling up in the UART while the kernel boots.
+            vm.console().waitFor(LinuxGuests.READY_LINE, BOOT);
+            ShellSession shell = ShellSession.open(vm.console(), T);
             assertThat(vm.bootTime()).as("the init pokes the boot timer before the shell starts").isPresent();
             log.println("\n[test] guest boot time (boot-timer write): " + vm.bootTime().orElseThrow());
 

@@ -1,6 +1,7 @@
 package dev.ignition.internal.x86.linux;
 
 import dev.ignition.guest.LinuxBootException;
+import dev.ignition.internal.x86.X86Layout;
 import dev.ignition.memory.MemoryRegion;
 import java.util.ArrayList;
 import java.util.List;
@@ -29,18 +30,24 @@ public final class E820 {
      * @throws LinuxBootException if RAM does not start at 0 and reach past 1 MiB
      */
     public static List<Entry> forRegions(List<MemoryRegion> regions) {
-        if (regions.isEmpty() || regions.getFirst().guestAddress() != 0 || regions.getFirst().end() <= HIMEM_START) {
-            throw new LinuxBootException("a Linux guest needs RAM from address 0 past 1 MiB; the VM's RAM regions are "
-                    + regions.stream().map(r -> "[0x" + Long.toHexString(r.guestAddress()) + ", 0x"
-                            + Long.toHexString(r.end()) + ")").toList());
+        return forRanges(regions.stream().map(r -> new X86Layout.Range(r.guestAddress(), r.size())).toList());
+    }
+
+    /** As {@link #forRegions}, for RAM ranges sorted by address. */
+    public static List<Entry> forRanges(List<X86Layout.Range> ranges) {
+        if (ranges.isEmpty() || ranges.getFirst().start() != 0 || ranges.getFirst().size() <= HIMEM_START) {
+            throw new LinuxBootException("a Linux guest needs RAM from address 0 past 1 MiB; the VM's RAM ranges are "
+                    + ranges.stream().map(r -> "[0x" + Long.toHexString(r.start()) + ", 0x"
+                            + Long.toHexString(r.start() + r.size()) + ")").toList());
         }
         List<Entry> out = new ArrayList<>();
         out.add(new Entry(0, EBDA_START, RAM));
         out.add(new Entry(EBDA_START, HIMEM_START - EBDA_START, RESERVED));
-        for (MemoryRegion r : regions) {
-            long start = Math.max(r.guestAddress(), HIMEM_START);
-            if (r.end() > start) {
-                out.add(new Entry(start, r.end() - start, RAM));
+        for (X86Layout.Range r : ranges) {
+            long end = r.start() + r.size();
+            long start = Math.max(r.start(), HIMEM_START);
+            if (end > start) {
+                out.add(new Entry(start, end - start, RAM));
             }
         }
         if (out.size() > MAX_ENTRIES) {

@@ -85,10 +85,11 @@ final class Images {
         return new GuestMemory(regions, 4096, arena::close);
     }
 
-    /** A real bzImage: $IGNITION_TEST_BZIMAGE, the default guest build, /boot, or nested-kvm's cached kernel. */
-    static Optional<Path> realBzImage() {
-        return firstFile(Stream.concat(Stream.of(env("IGNITION_TEST_BZIMAGE"), guestBuild("bzImage"),
-                        home(".cache/nested-kvm/vmlinuz")), bootKernels()));
+    /** Real bzImages found here: $IGNITION_TEST_BZIMAGE, the default guest build, /boot, nested-kvm's Debian kernel. */
+    static List<Path> realBzImages() {
+        return Stream.concat(Stream.of(env("IGNITION_TEST_BZIMAGE"), guestBuild("bzImage"),
+                        home(".cache/nested-kvm/vmlinuz")), bootKernels())
+                .filter(p -> p != null && Files.isRegularFile(p) && Files.isReadable(p)).distinct().toList();
     }
 
     /** A real vmlinux: $IGNITION_TEST_VMLINUX or the default guest build. */

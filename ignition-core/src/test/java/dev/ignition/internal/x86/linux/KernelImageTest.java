@@ -13,6 +13,7 @@ import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.function.Consumer;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
@@ -114,9 +115,15 @@ class KernelImageTest {
     }
 
     @Test
-    void parsesAndLoadsARealBzImage() throws Exception {
-        Path path = Images.realBzImage().orElse(null);
-        Assumptions.assumeTrue(path != null, Images.NO_IMAGE);
+    void parsesAndLoadsRealBzImages() throws Exception {
+        List<Path> images = Images.realBzImages();
+        Assumptions.assumeFalse(images.isEmpty(), Images.NO_IMAGE);
+        for (Path path : images) {
+            parseAndLoadRealBzImage(path);
+        }
+    }
+
+    private static void parseAndLoadRealBzImage(Path path) throws Exception {
         try (Arena arena = Arena.ofConfined(); FileChannel ch = FileChannel.open(path)) {
             MemorySegment file = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
             BzImage bz = (BzImage) KernelImage.parse(file, path.toString());

@@ -114,10 +114,10 @@ class LinuxLoaderTest {
 
     @Test
     void ramAboveTheMmioGapBecomesASecondE820RamEntry() {
-        var regions = java.util.List.of(
-                new dev.ignition.memory.MemoryRegion(0, MemorySegment.NULL.reinterpret(0xc000_0000L)),
-                new dev.ignition.memory.MemoryRegion(0x1_0000_0000L, MemorySegment.NULL.reinterpret(1L << 30)));
-        assertThat(E820.forRegions(regions)).containsExactly(
+        assertThatThrownBy(() -> E820.forRanges(java.util.List.of(new dev.ignition.internal.x86.X86Layout.Range(0x200000, 1 << 24))))
+                .isInstanceOf(LinuxBootException.class).hasMessageContaining("needs RAM from address 0 past 1 MiB");
+        // 4 GiB of RAM, laid out as a VM gets it: 3 GiB below the MMIO gap, 1 GiB from 4 GiB.
+        assertThat(E820.forRanges(dev.ignition.internal.x86.X86Layout.ramRanges(4L << 30))).containsExactly(
                 new E820.Entry(0, 0x9fc00, E820.RAM),
                 new E820.Entry(0x9fc00, 0x60400, E820.RESERVED),
                 new E820.Entry(0x100000, 0xc000_0000L - 0x100000, E820.RAM),

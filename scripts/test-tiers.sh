@@ -66,13 +66,19 @@ run_kvm_nested() {
   return $rc
 }
 
-# Can this host's KVM run a stock Linux kernel? PVM-style KVM (no VMX/SVM) runs only simple guests.
-host_runs_linux() { host_kvm_usable && grep -qw -e vmx -e svm /proc/cpuinfo; }
+# Can this host's KVM run a stock Linux kernel? Probe which implementation backs /dev/kvm: the
+# hardware ones (kvm_intel, kvm_amd) do; the paravirtual PVM flavour runs only simple guests.
+host_runs_linux() {
+  host_kvm_usable || return 1
+  [ -d /sys/module/kvm_intel ] || [ -d /sys/module/kvm_amd ] || return 1
+  grep -qw -e vmx -e svm /proc/cpuinfo
+}
 
 run_linux_guest() {
   local log="$LOG_DIR/linux-guest.log" rc=0 runner
   echo "== linux-guest tier: building the default guest (cached)" >&2
-  "$ROOT/guests/x86_64/build.sh" >&2 || return 1
+  local deps=(); [ "$(id -u)" = 0 ] && deps=(--install-deps)   # root (CI) installs what the build needs
+  "$ROOT/guests/x86_64/build.sh" "${deps[@]}" >&2 || return 1
   prepare_kvm_tier
   if host_runs_linux; then
     IGNITION_REQUIRE_BACKENDS=kvm "$ROOT/scripts/vm-tier.sh" linux-guest "${KVM_MODULES[@]}" 2>&1 | tee "$log" || rc=1

@@ -14,7 +14,12 @@ for m in "$@"; do
   "$JAVA" --enable-native-access=ALL-UNNAMED -Xss2m -jar "$LAUNCHER" execute \
     --class-path "$(cat target/test.classpath):target/classes:target/test-classes" \
     --scan-class-path target/test-classes --include-tag "$TAG" \
-    --reports-dir target/$TAG-reports --details=tree --disable-banner --disable-ansi-colors || status=1
+    --reports-dir target/$TAG-reports --details=verbose --disable-banner --disable-ansi-colors \
+    --config=junit.jupiter.execution.timeout.default=8m \
+    --config=junit.jupiter.execution.timeout.thread.mode.default=SEPARATE_THREAD \
+    > "target/$TAG-tier.log" 2>&1 || status=1
+  # The runner's own output may be buffered; the log on disk is complete. Show its summary.
+  grep -vE '^\s*$' "target/$TAG-tier.log" | tail -25
   report=target/$TAG-reports/TEST-junit-jupiter.xml
   if [ -f "$report" ]; then
     attr() { sed -n "s/.*<testsuite [^>]*\b$1=\"\([0-9]*\)\".*/\1/p" "$report" | head -1; }

@@ -380,7 +380,6 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
                     throw new IgnitionException("the vCPUs did not stop within " + VCPU_SETUP_TIMEOUT
                             + " of the pause request; the VM keeps running");
                 }
-                loops.forEach(VcpuLoop::kick);
                 waitOnLock();
             }
             if (!exit.isDone()) {

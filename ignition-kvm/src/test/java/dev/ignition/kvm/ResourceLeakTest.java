@@ -33,6 +33,32 @@ class ResourceLeakTest {
         }
     }
 
+    /** Prints every thread's stack if one cycle takes far too long, so a hang explains itself. */
+    private static Thread watchdog(long[] cycleStart) {
+        Thread w = Thread.ofPlatform().daemon(true).name("leak-test-watchdog").start(() -> {
+            while (!Thread.currentThread().isInterrupted()) {
+                try {
+                    Thread.sleep(5000);
+                } catch (InterruptedException e) {
+                    return;
+                }
+                if (System.nanoTime() - cycleStart[0] > 20_000_000_000L) {
+                    StringBuilder sb = new StringBuilder("=== a VM cycle is taking over 20 s; threads:\n");
+                    Thread.getAllStackTraces().forEach((t, st) -> {
+                        sb.append('"').append(t.getName()).append("\" ").append(t.getState()).append('\n');
+                        for (StackTraceElement e : st) {
+                            sb.append("    at ").append(e).append('\n');
+                        }
+                    });
+                    System.out.println(sb);
+                    System.out.flush();
+                    cycleStart[0] = System.nanoTime();
+                }
+            }
+        });
+        return w;
+    }
+
     private static void cycle(boolean run) {
         try (VirtualMachine vm = VirtualMachine.builder().memoryMiB(2).vcpus(2).guest(TestGuests.exitWith(0)).build()) {
             if (run) {
@@ -56,12 +82,16 @@ class ResourceLeakTest {
         long fds = openFds();
         long maps = mappings();
         long t0 = System.nanoTime();
+        long[] cycleStart = {System.nanoTime()};
+        Thread dog = watchdog(cycleStart);
         for (int i = 0; i < CYCLES; i++) {
+            cycleStart[0] = System.nanoTime();
             cycle(i % 4 != 3); // every fourth VM is closed without ever starting
             if ((i + 1) % 50 == 0) {
                 System.out.printf("%d VM cycles after %.1f s%n", i + 1, (System.nanoTime() - t0) / 1e9);
             }
         }
+        dog.interrupt();
         System.out.printf("%d VM cycles in %.1f s%n", CYCLES, (System.nanoTime() - t0) / 1e9);
         assertThat(openFds()).as("open file descriptors").isEqualTo(fds);
         // The JVM itself maps and unmaps now and then (code cache, GC, thread stacks kept by

@@ -10,14 +10,25 @@ TAG=$1; shift
 status=0 passed=0 failed=0 skipped=0
 for m in "$@"; do
   cd "$ROOT/$m" || exit 2
-  rm -rf target/$TAG-reports
-  "$JAVA" --enable-native-access=ALL-UNNAMED -Xss2m -jar "$LAUNCHER" execute \
-    --class-path "$(cat target/test.classpath):target/classes:target/test-classes" \
-    --scan-class-path target/test-classes --include-tag "$TAG" \
-    --reports-dir target/$TAG-reports --details=verbose --disable-banner --disable-ansi-colors \
-    --config=junit.jupiter.execution.timeout.default=8m \
-    --config=junit.jupiter.execution.timeout.thread.mode.default=SEPARATE_THREAD \
-    > "target/$TAG-tier.log" 2>&1 || status=1
+  for attempt in 1 2; do
+    rm -rf target/$TAG-reports hs_err_pid*.log
+    "$JAVA" --enable-native-access=ALL-UNNAMED -Xss2m -jar "$LAUNCHER" execute \
+      --class-path "$(cat target/test.classpath):target/classes:target/test-classes" \
+      --scan-class-path target/test-classes --include-tag "$TAG" \
+      --reports-dir target/$TAG-reports --details=verbose --disable-banner --disable-ansi-colors \
+      --config=junit.jupiter.execution.timeout.default=8m \
+      --config=junit.jupiter.execution.timeout.thread.mode.default=SEPARATE_THREAD \
+      > "target/$TAG-tier.log" 2>&1
+    rc=$?
+    # A JVM killed by a signal (a crash report, or status > 128) is not a test result: under full
+    # emulation the JVM itself has crashed in JIT-compiled JDK code. Say so and run it once more.
+    if [ $rc -gt 128 ] || ls hs_err_pid*.log >/dev/null 2>&1; then
+      echo "$TAG tier, $m: the test JVM died (status $rc): $(grep -m1 -E 'SIG[A-Z]+ \(|Real-time signal' "target/$TAG-tier.log" hs_err_pid*.log 2>/dev/null | head -1)" >&2
+      [ $attempt -eq 1 ] && { echo "$TAG tier, $m: running it once more" >&2; continue; }
+    fi
+    break
+  done
+  [ $rc -eq 0 ] || status=1
   # The runner's own output may be buffered; the log on disk is complete. Show its summary.
   grep -vE '^\s*$' "target/$TAG-tier.log" | tail -25
   report=target/$TAG-reports/TEST-junit-jupiter.xml

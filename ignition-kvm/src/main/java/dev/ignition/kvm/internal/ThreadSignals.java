@@ -8,7 +8,6 @@ import dev.ignition.internal.posix.Libc;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 
 /**
@@ -31,50 +30,7 @@ final class ThreadSignals {
     private static final MethodHandle SIGTIMEDWAIT = Libc.bindOptional("sigtimedwait",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS), true);
 
-    private static final MethodHandle SIGACTION = Libc.bindOptional("sigaction",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), true);
-    /** glibc x86_64 {@code struct sigaction}: handler, 128-byte mask, flags (+pad), restorer. */
-    private static final long SIGACTION_SIZE = 152;
-    private static final long SA_FLAGS_OFFSET = 136;
-    private static final int SA_RESTART = 0x1000_0000;
-
-    static {
-        installHarmlessHandler();
-    }
-
     private ThreadSignals() {}
-
-    /**
-     * Gives the kick signal a handler that does nothing harmful (libc's {@code getpid}: async-signal
-     * safe, ignores its argument), so a kick that ever reaches a thread without the signal blocked
-     * cannot terminate the process, as the default action would. vCPU threads keep it blocked, so
-     * for them the handler never runs: the signal only interrupts {@code KVM_RUN} and is accepted
-     * by {@link #drainKick()}. Best effort: without it kicks work the same.
-     */
-    private static void installHarmlessHandler() {
-        var getpid = java.lang.foreign.Linker.nativeLinker().defaultLookup().find("getpid");
-        if (SIGACTION == null || getpid.isEmpty()) {
-            return;
-        }
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment act = a.allocate(SIGACTION_SIZE, 8);
-            act.set(ValueLayout.ADDRESS, 0, getpid.get());
-            act.set(JAVA_INT, SA_FLAGS_OFFSET, SA_RESTART);
-            MemorySegment st = Libc.captureState();
-            int rc = (int) SIGACTION.invokeExact(st, KICK_SIGNAL, act, MemorySegment.NULL);
-            if (rc != 0) {
-                org.slf4j.LoggerFactory.getLogger(ThreadSignals.class).warn(
-                        "could not install a handler for the vCPU kick signal {}: errno {}", KICK_SIGNAL, Libc.lastErrno(st));
-            }
-        } catch (Throwable t) {
-            throw Libc.rethrow(t);
-        }
-    }
-
-    /** Sends the kick signal to any thread of this process, blocked or not (for tests). */
-    static void signalThread(int tid) {
-        kick(tid);
-    }
 
     /** The calling thread's kernel thread id. */
     static int gettid() {

@@ -60,7 +60,7 @@ run_kvm_nested() {
   local runner=$1 log="$LOG_DIR/kvm-nested.log" rc=0
   echo "== kvm tier inside $runner (this host's /dev/kvm is not usable)" >&2
   prepare_kvm_tier
-  IGNITION_REQUIRE_BACKENDS=kvm "$runner" --mem 6144 --timeout 3000 -- \
+  IGNITION_REQUIRE_BACKENDS=kvm "$runner" --mem 6144 --timeout 1500 -- \
     "$ROOT/scripts/vm-tier.sh" kvm "${KVM_MODULES[@]}" 2>&1 | tee "$log" || rc=1
   grep -q '^kvm: [1-9][0-9]* passed, 0 failed' "$log" || rc=1
   return $rc
@@ -84,7 +84,7 @@ run_linux_guest() {
     IGNITION_REQUIRE_BACKENDS=kvm "$ROOT/scripts/vm-tier.sh" linux-guest "${KVM_MODULES[@]}" 2>&1 | tee "$log" || rc=1
   elif runner=$(nested_runner); then
     echo "== linux-guest tier inside $runner (this host's KVM cannot run stock Linux)" >&2
-    IGNITION_REQUIRE_BACKENDS=kvm "$runner" --mem 6144 --timeout 3000 -- \
+    IGNITION_REQUIRE_BACKENDS=kvm "$runner" --mem 6144 --timeout 1500 -- \
       "$ROOT/scripts/vm-tier.sh" linux-guest "${KVM_MODULES[@]}" 2>&1 | tee "$log" || rc=1
   else
     echo "linux-guest tier skipped: no KVM here runs stock Linux and no nested-KVM runner is configured" >&2

@@ -56,14 +56,51 @@ prepare_kvm_tier() { # on the host: compiled tests, their class paths, the launc
     -Dmdep.includeScope=test -pl "$modules" -am >/dev/null
 }
 
+# Runs the TAG-tagged tests inside the nested-KVM runner, one emulated machine per module. The
+# runner emulates AMD SVM with QEMU's TCG. With two emulated CPUs, whole machines stopped
+# answering mid-test (no output, not even from a shell loop beside the JVM, until the timeout)
+# and the JVM crashed in JIT-compiled code now and then; with one CPU the same tiers ran clean
+# and no slower, so one is the default. A module whose machine still times out or vanishes is
+# run once more on a fresh one. Prints "TAG: N passed, N failed, N skipped".
+NESTED_TIMEOUT=${IGNITION_NESTED_TIMEOUT:-900}
+NESTED_CPUS=${IGNITION_NESTED_CPUS:-1}
+run_nested() { # $1 = runner, $2 = tag, $3 = log
+  local runner=$1 tag=$2 log=$3 m attempt rc out status=0 passed=0 failed=0 skipped=0 line
+  : > "$log"
+  out=$(mktemp)
+  for m in "${KVM_MODULES[@]}"; do
+    grep -rqs "@Tag(\"$tag\")" "$ROOT/$m/src/test" || continue   # no such tests: no machine
+    for attempt in 1 2; do
+      IGNITION_REQUIRE_BACKENDS=kvm "$runner" --cpus "$NESTED_CPUS" --mem 6144 --timeout "$NESTED_TIMEOUT" -- \
+        "$ROOT/scripts/vm-tier.sh" "$tag" "$m" > "$out" 2>&1
+      rc=$?
+      tee -a "$log" < "$out"
+      if [ $rc -eq 124 ] || [ $rc -eq 125 ]; then
+        echo "$tag tier, $m: the emulated machine stopped answering (status $rc)$([ $attempt -eq 1 ] && echo '; running it once more on a fresh one')" | tee -a "$log" >&2
+        continue
+      fi
+      break
+    done
+    [ $rc -eq 0 ] || status=1
+    line=$(grep -E "^$tag: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped" "$out" | tail -1)
+    if [ -n "$line" ]; then
+      set -- $(echo "$line" | tr -dc '0-9 ')
+      passed=$((passed + $1)); failed=$((failed + $2)); skipped=$((skipped + $3))
+    else
+      failed=$((failed + 1)); status=1
+    fi
+  done
+  rm -f "$out"
+  echo "$tag: $passed passed, $failed failed, $skipped skipped" | tee -a "$log"
+  [ "$passed" -gt 0 ] && [ "$failed" -eq 0 ] || status=1
+  return $status
+}
+
 run_kvm_nested() {
-  local runner=$1 log="$LOG_DIR/kvm-nested.log" rc=0
+  local runner=$1
   echo "== kvm tier inside $runner (this host's /dev/kvm is not usable)" >&2
   prepare_kvm_tier
-  IGNITION_REQUIRE_BACKENDS=kvm "$runner" --mem 6144 --timeout 1500 -- \
-    "$ROOT/scripts/vm-tier.sh" kvm "${KVM_MODULES[@]}" 2>&1 | tee "$log" || rc=1
-  grep -q '^kvm: [1-9][0-9]* passed, 0 failed' "$log" || rc=1
-  return $rc
+  run_nested "$runner" kvm "$LOG_DIR/kvm-nested.log"
 }
 
 # Can this host's KVM run a stock Linux kernel? Probe which implementation backs /dev/kvm: the
@@ -84,8 +121,7 @@ run_linux_guest() {
     IGNITION_REQUIRE_BACKENDS=kvm "$ROOT/scripts/vm-tier.sh" linux-guest "${KVM_MODULES[@]}" 2>&1 | tee "$log" || rc=1
   elif runner=$(nested_runner); then
     echo "== linux-guest tier inside $runner (this host's KVM cannot run stock Linux)" >&2
-    IGNITION_REQUIRE_BACKENDS=kvm "$runner" --mem 6144 --timeout 1500 -- \
-      "$ROOT/scripts/vm-tier.sh" linux-guest "${KVM_MODULES[@]}" 2>&1 | tee "$log" || rc=1
+    run_nested "$runner" linux-guest "$log" || rc=1
   else
     echo "linux-guest tier skipped: no KVM here runs stock Linux and no nested-KVM runner is configured" >&2
     return 0

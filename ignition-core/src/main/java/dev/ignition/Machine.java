@@ -406,7 +406,9 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
     @Override
     public VmState state() {
         synchronized (lock) {
-            return state;
+            // The exit future completes just before finish() records EXITED; a caller woken by
+            // awaitExit must already see the VM as exited.
+            return state != VmState.CLOSED && exit.isDone() ? VmState.EXITED : state;
         }
     }
 

@@ -1,6 +1,7 @@
 package dev.ignition;
 
 import dev.ignition.device.Device;
+import dev.ignition.device.Disk;
 import dev.ignition.guest.Guest;
 import dev.ignition.memory.GuestMemory;
 import java.io.OutputStream;
@@ -85,6 +86,8 @@ public interface VirtualMachine extends AutoCloseable {
         final List<OutputStream> consoleOutputs = new ArrayList<>();
         final List<Consumer<byte[]>> consoleListeners = new ArrayList<>();
         final List<Device> devices = new ArrayList<>();
+        final List<Disk> disks = new ArrayList<>();
+        boolean virtioRng;
         @Nullable String backend;
         boolean trackDirtyPages;
         @Nullable VmImage image;
@@ -146,6 +149,25 @@ public interface VirtualMachine extends AutoCloseable {
             return this;
         }
 
+        /**
+         * Attaches a disk image as a virtio-blk device (virtio-mmio). Linux guests find it
+         * through the {@code virtio_mmio.device=} parameter the VM adds to their command line;
+         * the first disk is {@code /dev/vda}. Restoring a snapshot needs the same disks again.
+         */
+        public Builder disk(Disk disk) {
+            disks.add(Objects.requireNonNull(disk, "disk"));
+            return this;
+        }
+
+        /**
+         * Attaches a virtio-rng device: the guest's {@code /dev/hwrng} reads bytes from the host's
+         * {@link java.security.SecureRandom}.
+         */
+        public Builder virtioRng() {
+            this.virtioRng = true;
+            return this;
+        }
+
         /** Uses the backend named {@code name} ({@code kvm}, {@code hvf}) instead of the first available. */
         public Builder backend(String name) {
             this.backend = name;
@@ -193,6 +215,7 @@ public interface VirtualMachine extends AutoCloseable {
                         + " KiB of memory, the VM has " + (memoryBytes >> 10) + " KiB");
             }
             Machine.validateDevices(devices, problems);
+            Machine.validateVirtio(disks, virtioRng, problems);
             if (!problems.isEmpty()) {
                 throw new InvalidVmSpecException(problems);
             }

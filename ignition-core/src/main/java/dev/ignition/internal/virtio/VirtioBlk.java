@@ -1,5 +1,6 @@
 package dev.ignition.internal.virtio;
 
+import dev.ignition.IgnitionException;
 import dev.ignition.memory.GuestMemory;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -54,7 +55,7 @@ public final class VirtioBlk implements VirtioDeviceModel {
      * Opens {@code image} (for writing too unless {@code readOnly}).
      *
      * @param id the serial the guest reads with get-id (at most 20 bytes of UTF-8 are used)
-     * @throws UncheckedIOException if the file cannot be opened
+     * @throws IgnitionException if the file cannot be opened
      */
     public VirtioBlk(Path image, boolean readOnly, String id) {
         this.path = image;
@@ -66,7 +67,7 @@ public final class VirtioBlk implements VirtioDeviceModel {
                     : FileChannel.open(image, StandardOpenOption.READ, StandardOpenOption.WRITE);
             this.capacitySectors = file.size() / SECTOR;
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot open disk image " + image + (readOnly ? " for reading: " : ": ")
+            throw new IgnitionException("cannot open disk image " + image + (readOnly ? " for reading: " : ": ")
                     + e.getMessage(), e);
         }
     }

@@ -27,8 +27,8 @@ import org.slf4j.LoggerFactory;
 public final class VirtioMmio implements MmioDevice {
     private static final Logger LOG = LoggerFactory.getLogger(VirtioMmio.class);
 
-    /** Bytes of register space each device takes on x86 (Linux's cmdline declares this size). */
-    public static final long WINDOW = 0x1000;
+    /** The smallest register window: 0x100 bytes of registers, then the configuration space. */
+    public static final long MIN_WINDOW = 0x200;
     static final int MAGIC = 0x7472_6976; // "virt"
     static final int VERSION = 2;
     static final int VENDOR = 0x5447_4e49; // "INGT", little-endian "IGNT"
@@ -76,6 +76,7 @@ public final class VirtioMmio implements MmioDevice {
     public static final long F_VERSION_1 = 1L << 32;
 
     private final long base;
+    private final long window;
     private final int irq;
     private final VirtioDeviceModel model;
     private final Virtqueue[] queues;
@@ -95,10 +96,15 @@ public final class VirtioMmio implements MmioDevice {
 
     /**
      * @param base guest-physical address of the register window
+     * @param window its length, at least {@link #MIN_WINDOW}
      * @param irq the interrupt line (x86 GSI, arm64 SPI)
      */
-    public VirtioMmio(long base, int irq, VirtioDeviceModel model) {
+    public VirtioMmio(long base, long window, int irq, VirtioDeviceModel model) {
+        if (window < MIN_WINDOW) {
+            throw new IllegalArgumentException("virtio-mmio window of " + window + " bytes is below " + MIN_WINDOW);
+        }
         this.base = base;
+        this.window = window;
         this.irq = irq;
         this.model = model;
         this.queues = new Virtqueue[model.queueCount()];
@@ -120,7 +126,7 @@ public final class VirtioMmio implements MmioDevice {
 
     @Override
     public long length() {
-        return WINDOW;
+        return window;
     }
 
     public int irq() {

@@ -76,6 +76,10 @@ public final class VirtioBlk implements VirtioDeviceModel {
         return path;
     }
 
+    boolean isOpen() {
+        return file.isOpen();
+    }
+
     public long capacitySectors() {
         return capacitySectors;
     }

@@ -117,7 +117,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
                     + provider.name() + "' runs " + provider.architecture() + " guests"));
         }
         boolean arm64 = provider.architecture() == Architecture.ARM64;
-        List<VirtioMmio> virtio = VirtioSlots.create(arm64, b.disks, b.virtioRng);
+        List<VirtioMmio> virtio = VirtioSlots.create(arm64, b.disks, b.virtioRng, b.vsockCid);
         GuestMemory memory;
         try {
             memory = image != null ? image.takeMemory()
@@ -180,8 +180,11 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
     }
 
     /** Checks the virtio devices asked for: disk files usable, not more devices than slots. */
-    static void validateVirtio(List<Disk> disks, boolean rng, List<String> problems) {
-        int count = disks.size() + (rng ? 1 : 0);
+    static void validateVirtio(List<Disk> disks, boolean rng, @Nullable Long vsockCid, List<String> problems) {
+        int count = disks.size() + (rng ? 1 : 0) + (vsockCid != null ? 1 : 0);
+        if (vsockCid != null && (vsockCid < 3 || vsockCid >= 0xffff_ffffL)) {
+            problems.add("a vsock guest CID must be between 3 and 4294967294 (0-2 are reserved), was " + vsockCid);
+        }
         if (count > VirtioSlots.MAX_DEVICES) {
             problems.add(count + " virtio devices were asked for; at most " + VirtioSlots.MAX_DEVICES + " fit");
         }
@@ -474,6 +477,12 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
     @Override
     public GuestMemory memory() {
         return memory;
+    }
+
+    @Override
+    public Optional<dev.ignition.device.Vsock> vsock() {
+        return bus.devices().stream().filter(d -> d instanceof VirtioMmio v && v.model() instanceof dev.ignition.device.Vsock)
+                .map(d -> (dev.ignition.device.Vsock) ((VirtioMmio) d).model()).findFirst();
     }
 
     @Override

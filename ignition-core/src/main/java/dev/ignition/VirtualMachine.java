@@ -63,6 +63,9 @@ public interface VirtualMachine extends AutoCloseable {
     /** Time from {@link #start()} to the guest's write to the boot-timer device, once it happened. */
     Optional<Duration> bootTime();
 
+    /** The host end of the VM's virtio-vsock device, if it has one ({@link Builder#vsock(long)}). */
+    Optional<dev.ignition.device.Vsock> vsock();
+
     /** The name of the backend running this VM, e.g. {@code kvm}. */
     String backend();
 
@@ -88,6 +91,7 @@ public interface VirtualMachine extends AutoCloseable {
         final List<Device> devices = new ArrayList<>();
         final List<Disk> disks = new ArrayList<>();
         boolean virtioRng;
+        @Nullable Long vsockCid;
         @Nullable String backend;
         boolean trackDirtyPages;
         @Nullable VmImage image;
@@ -168,6 +172,15 @@ public interface VirtualMachine extends AutoCloseable {
             return this;
         }
 
+        /**
+         * Attaches a virtio-vsock device with guest context id {@code guestCid} (3 or more); the
+         * host end is {@link VirtualMachine#vsock()}.
+         */
+        public Builder vsock(long guestCid) {
+            this.vsockCid = guestCid;
+            return this;
+        }
+
         /** Uses the backend named {@code name} ({@code kvm}, {@code hvf}) instead of the first available. */
         public Builder backend(String name) {
             this.backend = name;
@@ -215,7 +228,7 @@ public interface VirtualMachine extends AutoCloseable {
                         + " KiB of memory, the VM has " + (memoryBytes >> 10) + " KiB");
             }
             Machine.validateDevices(devices, problems);
-            Machine.validateVirtio(disks, virtioRng, problems);
+            Machine.validateVirtio(disks, virtioRng, vsockCid, problems);
             if (!problems.isEmpty()) {
                 throw new InvalidVmSpecException(problems);
             }

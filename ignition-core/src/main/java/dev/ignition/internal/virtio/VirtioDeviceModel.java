@@ -35,6 +35,34 @@ public interface VirtioDeviceModel extends AutoCloseable {
      */
     int handle(int queue, DescriptorChain chain, GuestMemory memory);
 
+    /**
+     * Whether the device fills queue {@code queue} on its own schedule (receive and event queues)
+     * instead of answering each chain as it arrives. The transport then calls {@link #fill}
+     * instead of {@link #handle} for it.
+     */
+    default boolean deviceFills(int queue) {
+        return false;
+    }
+
+    /**
+     * Puts what the device has to say into chains of queue {@code queue}, taking at most
+     * {@code queue.size()} of them; returns how many it used.
+     *
+     * @throws VirtioProtocolException if a chain breaks the device type's rules
+     */
+    default int fill(int queue, Virtqueue q, GuestMemory memory) {
+        return 0;
+    }
+
+    /**
+     * Hands the device a callback that makes the transport call {@link #fill} on the device-filled
+     * queues now (from any thread; never call it while holding a lock {@link #fill} takes).
+     */
+    default void bind(Runnable deviceEvent) {}
+
+    /** Called after the transport's state was restored from a snapshot. */
+    default void restored() {}
+
     /** Called on device reset. */
     default void reset() {}
 

@@ -112,6 +112,7 @@ public final class VirtioMmio implements MmioDevice {
             queues[i] = new Virtqueue(model.queueMaxSize(i));
         }
         this.offered = model.features() | F_VERSION_1;
+        model.bind(this::deviceEvent);
     }
 
     @Override
@@ -285,7 +286,7 @@ public final class VirtioMmio implements MmioDevice {
     }
 
     private void notifyQueue(int index) {
-        if ((status & DRIVER_OK) == 0 || (status & DEVICE_NEEDS_RESET) != 0 || index < 0 || index >= queues.length) {
+        if (!live() || index < 0 || index >= queues.length) {
             return;
         }
         Virtqueue q = queues[index];
@@ -295,26 +296,56 @@ public final class VirtioMmio implements MmioDevice {
         GuestMemory m = mem();
         boolean used = false;
         try {
-            // At most one queue's worth per notification: a guest that keeps publishing from another
-            // vCPU cannot hold this one here forever; it notifies again for what it adds later.
-            for (int n = 0; n < q.size(); n++) {
-                DescriptorChain chain = q.pop(m);
-                if (chain == null) {
-                    break;
+            if (!model.deviceFills(index)) {
+                // At most one queue's worth per notification: a guest that keeps publishing from another
+                // vCPU cannot hold this one here forever; it notifies again for what it adds later.
+                for (int n = 0; n < q.size(); n++) {
+                    DescriptorChain chain = q.pop(m);
+                    if (chain == null) {
+                        break;
+                    }
+                    int written = model.handle(index, chain, m);
+                    q.addUsed(m, chain.head(), written);
+                    used = true;
                 }
-                int written = model.handle(index, chain, m);
-                q.addUsed(m, chain.head(), written);
-                used = true;
             }
-        } catch (VirtioProtocolException e) {
-            needsReset("queue " + index + ": " + e.getMessage());
-            return;
+            used |= fillAll(m);
         } catch (RuntimeException e) {
-            needsReset("queue " + index + ": " + e);
+            needsReset("queue " + index + ": " + (e instanceof VirtioProtocolException ? e.getMessage() : e));
             return;
         }
         if (used) {
             interrupt(INT_USED_BUFFER);
+        }
+    }
+
+    /** The driver is running and the device is not broken. */
+    private boolean live() {
+        return (status & DRIVER_OK) != 0 && (status & DEVICE_NEEDS_RESET) == 0;
+    }
+
+    /** Lets the device fill its own queues; true if it used a buffer. */
+    private boolean fillAll(GuestMemory m) {
+        boolean used = false;
+        for (int i = 0; i < queues.length; i++) {
+            if (model.deviceFills(i) && queues[i].ready() && model.fill(i, queues[i], m) > 0) {
+                used = true;
+            }
+        }
+        return used;
+    }
+
+    /** Host-side news for the device (data to deliver, a connection request): fill its queues now. */
+    public synchronized void deviceEvent() {
+        if (!live()) {
+            return;
+        }
+        try {
+            if (fillAll(mem())) {
+                interrupt(INT_USED_BUFFER);
+            }
+        } catch (RuntimeException e) {
+            needsReset("device event: " + (e instanceof VirtioProtocolException ? e.getMessage() : e));
         }
     }
 
@@ -422,6 +453,7 @@ public final class VirtioMmio implements MmioDevice {
         configGeneration = gen;
         lineHigh = high;
         failure = (status & DEVICE_NEEDS_RESET) != 0 ? "restored in DEVICE_NEEDS_RESET" : null;
+        model.restored();
     }
 
     @Override

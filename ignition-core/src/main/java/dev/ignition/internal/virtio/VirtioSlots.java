@@ -5,6 +5,7 @@ import dev.ignition.internal.arm64.Arm64Layout;
 import dev.ignition.internal.x86.X86Layout;
 import java.util.ArrayList;
 import java.util.List;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Where virtio-mmio devices go in each platform's memory map. x86_64: 4 KiB windows from
@@ -35,9 +36,10 @@ public final class VirtioSlots {
 
     /**
      * The devices for {@code disks} (in order, so the first is {@code /dev/vda}) and, if asked, an
-     * entropy device after them. Opens the disk files; on failure closes what it opened.
+     * entropy device and a vsock device after them. Opens the disk files; on failure closes what
+     * it opened.
      */
-    public static List<VirtioMmio> create(boolean arm64, List<Disk> disks, boolean rng) {
+    public static List<VirtioMmio> create(boolean arm64, List<Disk> disks, boolean rng, @Nullable Long vsockCid) {
         List<VirtioMmio> out = new ArrayList<>();
         try {
             for (Disk d : disks) {
@@ -45,6 +47,9 @@ public final class VirtioSlots {
             }
             if (rng) {
                 out.add(place(arm64, out.size(), new VirtioRng()));
+            }
+            if (vsockCid != null) {
+                out.add(place(arm64, out.size(), new VirtioVsock(vsockCid)));
             }
             return out;
         } catch (RuntimeException e) {

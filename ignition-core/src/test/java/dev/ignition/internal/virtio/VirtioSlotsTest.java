@@ -16,7 +16,7 @@ class VirtioSlotsTest {
     void disksComeFirstThenTheRngInConsecutiveSlots() throws Exception {
         Path a = Files.write(dir.resolve("a.img"), new byte[4096]);
         Path b = Files.write(dir.resolve("b.img"), new byte[1024]);
-        List<VirtioMmio> x86 = VirtioSlots.create(false, List.of(Disk.of(a), Disk.of(b).asReadOnly()), true);
+        List<VirtioMmio> x86 = VirtioSlots.create(false, List.of(Disk.of(a), Disk.of(b).asReadOnly()), true, null);
         try {
             assertThat(x86).extracting(VirtioMmio::name).containsExactly("virtio-blk@0xc0001000",
                     "virtio-blk@0xc0002000", "virtio-rng@0xc0003000");
@@ -26,8 +26,8 @@ class VirtioSlotsTest {
         } finally {
             x86.forEach(VirtioMmio::close);
         }
-        List<VirtioMmio> arm = VirtioSlots.create(true, List.of(), true);
-        assertThat(arm).extracting(VirtioMmio::name).containsExactly("virtio-rng@0xa000000");
+        List<VirtioMmio> arm = VirtioSlots.create(true, List.of(), true, 3L);
+        assertThat(arm).extracting(VirtioMmio::name).containsExactly("virtio-rng@0xa000000", "virtio-vsock@0xa000200");
         assertThat(arm.getFirst().irq()).isEqualTo(16);
     }
 
@@ -36,7 +36,7 @@ class VirtioSlotsTest {
         Path a = Files.write(dir.resolve("a.img"), new byte[4096]);
         Path missing = dir.resolve("nope.img");
         org.assertj.core.api.Assertions.assertThatThrownBy(
-                () -> VirtioSlots.create(false, List.of(Disk.of(a), Disk.of(missing)), false))
+                () -> VirtioSlots.create(false, List.of(Disk.of(a), Disk.of(missing)), false, null))
                 .isInstanceOf(dev.ignition.IgnitionException.class).hasMessageContaining("nope.img");
     }
 }

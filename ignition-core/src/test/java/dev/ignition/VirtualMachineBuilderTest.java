@@ -65,6 +65,14 @@ class VirtualMachineBuilderTest {
     }
 
     @Test
+    void rejectsReservedVsockCids() {
+        assertThatThrownBy(() -> VirtualMachine.builder().guest(TestGuests.hello()).vsock(2).build())
+                .hasMessageContaining("a vsock guest CID must be between 3 and 4294967294 (0-2 are reserved), was 2");
+        assertThatThrownBy(() -> VirtualMachine.builder().guest(TestGuests.hello()).vsock(1L << 32).build())
+                .hasMessageContaining("was 4294967296");
+    }
+
+    @Test
     void diskIdsAreCheckedAndDefaultToTheFileName() {
         assertThat(dev.ignition.device.Disk.of(java.nio.file.Path.of("/x/a-rather-long-disk-image-name.img")).id())
                 .isEqualTo("a-rather-long-disk-i");

@@ -22,9 +22,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The default Linux guest with a virtio-blk disk and virtio-rng: the kernel finds both through the
- * {@code virtio_mmio.device=} parameters, reads the disk's bytes, writes through to the host file,
- * and reads {@code /dev/hwrng}.
+ * The default Linux guest with a virtio-blk disk, virtio-rng and virtio-vsock: the kernel finds
+ * them through the {@code virtio_mmio.device=} parameters and binds its drivers, reads the disk's
+ * bytes, writes through to the host file, and reads {@code /dev/hwrng}. (busybox has no vsock
+ * client, so vsock traffic is covered by the host-side tests only.)
  */
 @Tag("linux-guest")
 @RequiresBackend("kvm")
@@ -49,11 +50,15 @@ class LinuxVirtioTest {
         byte[] marker = "written by the guest".getBytes(StandardCharsets.US_ASCII);
 
         try (VirtualMachine vm = VirtualMachine.builder().memoryMiB(256).guest(LinuxGuests.defaultGuest())
-                .disk(Disk.of(image).withId("ignition-test")).virtioRng().consoleOutput(System.out).build()) {
+                .disk(Disk.of(image).withId("ignition-test")).virtioRng().vsock(3).consoleOutput(System.out).build()) {
             vm.start();
             vm.console().waitFor(LinuxGuests.READY_LINE, BOOT);
             ShellSession shell = ShellSession.open(vm.console(), T);
 
+            // Every device was probed and bound by its driver (features and queues accepted).
+            assertThat(shell.exec("for d in /sys/bus/virtio/devices/*; do echo $(cat $d/device)"
+                    + " $(basename $(readlink $d/driver)); done", T).stdoutText())
+                    .isEqualTo("0x0002 virtio_blk\n0x0004 virtio_rng\n0x0013 vmw_vsock_virtio_transport\n");
             assertThat(shell.exec("cat /sys/block/vda/size", T).stdoutText()).isEqualTo(DISK_BYTES / 512 + "\n");
             assertThat(shell.exec("cat /sys/block/vda/serial", T).stdoutText()).isEqualTo("ignition-test\n");
             String md5 = HexFormat.of().formatHex(MessageDigest.getInstance("MD5").digest(content));

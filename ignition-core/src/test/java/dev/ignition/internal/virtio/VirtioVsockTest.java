@@ -109,6 +109,16 @@ class VirtioVsockTest {
         throw new AssertionError("no packet with op " + op);
     }
 
+    static CompletableFuture<Vsock.Connection> connectAsync(Guest g, int guestPort) {
+        return CompletableFuture.supplyAsync(() -> {
+            try {
+                return g.vsock.connect(guestPort, T);
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+    }
+
     @Test
     void configHoldsTheGuestCid() {
         try (Guest g = new Guest(0, 0)) {
@@ -173,13 +183,7 @@ class VirtioVsockTest {
     @Test
     void hostConnectsToAGuestListener() throws Exception {
         try (Guest g = new Guest(4, HEADER + 4096)) {
-            CompletableFuture<Vsock.Connection> f = CompletableFuture.supplyAsync(() -> {
-                try {
-                    return g.vsock.connect(7000, T);
-                } catch (java.io.IOException e) {
-                    throw new java.io.UncheckedIOException(e);
-                }
-            });
+            CompletableFuture<Vsock.Connection> f = connectAsync(g, 7000);
             VirtioVsock.Header req = awaitPacket(g, OP_REQUEST).h();
             assertThat(req.dstPort()).isEqualTo(7000);
             g.send(7000, req.srcPort(), OP_RESPONSE, 0, 65536, 0, new byte[0]);
@@ -187,13 +191,7 @@ class VirtioVsockTest {
             assertThat(c.guestPort()).isEqualTo(7000);
             assertThat(c.hostPort()).isEqualTo(req.srcPort());
 
-            CompletableFuture<Vsock.Connection> refused = CompletableFuture.supplyAsync(() -> {
-                try {
-                    return g.vsock.connect(7001, T);
-                } catch (java.io.IOException e) {
-                    throw new java.io.UncheckedIOException(e);
-                }
-            });
+            CompletableFuture<Vsock.Connection> refused = connectAsync(g, 7001);
             VirtioVsock.Header req2 = awaitPacket(g, OP_REQUEST).h();
             g.send(7001, req2.srcPort(), OP_RST, 0, 0, 0, new byte[0]);
             assertThatThrownBy(() -> refused.get(10, TimeUnit.SECONDS)).hasCauseInstanceOf(java.io.UncheckedIOException.class)

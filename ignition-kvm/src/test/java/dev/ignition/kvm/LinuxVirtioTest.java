@@ -60,7 +60,8 @@ class LinuxVirtioTest {
                     + " $(basename $(readlink $d/driver)); done", T).stdoutText())
                     .isEqualTo("0x0002 virtio_blk\n0x0004 virtio_rng\n0x0013 vmw_vsock_virtio_transport\n");
             assertThat(shell.exec("cat /sys/block/vda/size", T).stdoutText()).isEqualTo(DISK_BYTES / 512 + "\n");
-            assertThat(shell.exec("cat /sys/block/vda/serial", T).stdoutText()).isEqualTo("ignition-test\n");
+            assertThat(shell.exec("cat /sys/block/vda/serial", T).stdoutText()).as("sysfs prints it without a newline")
+                    .isEqualTo("ignition-test");
             String md5 = HexFormat.of().formatHex(MessageDigest.getInstance("MD5").digest(content));
             assertThat(shell.exec("md5sum /dev/vda", T).stdoutText()).startsWith(md5 + " ");
             assertThat(shell.exec("dd if=/dev/vda bs=512 skip=3 count=1 2>/dev/null", T).stdout())

@@ -47,6 +47,8 @@ public final class VirtioVsock implements VirtioDeviceModel, Vsock {
     static final int TX_LIMIT = 256 * 1024;
     static final int MAX_CONNECTIONS = 1024;
     static final int BACKLOG = 64;
+    /** Packets queued for the guest beyond which advisory ones are dropped. */
+    static final int MAX_CONTROL = 1024;
     static final int TYPE_STREAM = 1;
     static final int OP_REQUEST = 1;
     static final int OP_RESPONSE = 2;
@@ -202,7 +204,7 @@ public final class VirtioVsock implements VirtioDeviceModel, Vsock {
                 if (c == null) {
                     reset(h, null);
                 } else {
-                    control.add(packet(c, OP_CREDIT_UPDATE, 0));
+                    queue(packet(c, OP_CREDIT_UPDATE, 0));
                 }
             }
             case OP_SHUTDOWN -> {
@@ -236,7 +238,7 @@ public final class VirtioVsock implements VirtioDeviceModel, Vsock {
         c.peerBufAlloc = Integer.toUnsignedLong(h.bufAlloc());
         c.peerFwdCnt = Integer.toUnsignedLong(h.fwdCnt());
         conns.put(c.key(), c);
-        control.add(packet(c, OP_RESPONSE, 0));
+        queue(packet(c, OP_RESPONSE, 0));
         l.backlog.add(c);
     }
 
@@ -256,7 +258,35 @@ public final class VirtioVsock implements VirtioDeviceModel, Vsock {
     }
 
     private void reply(Header to, int op, int flags) {
-        control.add(new Header(HOST_CID, guestCid, to.dstPort(), to.srcPort(), 0, TYPE_STREAM, op, flags, BUF_ALLOC, 0));
+        queue(new Header(HOST_CID, guestCid, to.dstPort(), to.srcPort(), 0, TYPE_STREAM, op, flags, BUF_ALLOC, 0));
+    }
+
+    /**
+     * Queues a packet for the guest. A guest that sends bad packets or credit requests without
+     * posting receive buffers must not grow this without bound: beyond {@link #MAX_CONTROL}
+     * queued packets, resets and credit updates (both advisory) are dropped, and a credit update
+     * already queued for a connection is not queued twice (it carries the latest count when sent).
+     */
+    private void queue(Header h) {
+        boolean advisory = h.op() == OP_RST || h.op() == OP_CREDIT_UPDATE;
+        if (advisory && control.size() >= MAX_CONTROL) {
+            return;
+        }
+        if (h.op() == OP_CREDIT_UPDATE && control.stream().anyMatch(q -> q.op() == OP_CREDIT_UPDATE
+                && q.srcPort() == h.srcPort() && q.dstPort() == h.dstPort())) {
+            return;
+        }
+        control.add(h);
+    }
+
+    /** Packets waiting for receive buffers (a test hook). */
+    int controlBacklog() {
+        lock.lock();
+        try {
+            return control.size();
+        } finally {
+            lock.unlock();
+        }
     }
 
     private Header packet(Conn c, int op, int flags) {
@@ -435,7 +465,7 @@ public final class VirtioVsock implements VirtioDeviceModel, Vsock {
             int port = freePort(guestPort);
             c = new Conn(port, guestPort);
             conns.put(c.key(), c);
-            control.add(packet(c, OP_REQUEST, 0));
+            queue(packet(c, OP_REQUEST, 0));
         } finally {
             lock.unlock();
         }
@@ -447,7 +477,7 @@ public final class VirtioVsock implements VirtioDeviceModel, Vsock {
                 long left = deadline - System.nanoTime();
                 if (left <= 0) {
                     drop(c);
-                    control.add(packet(c, OP_RST, 0));
+                    queue(packet(c, OP_RST, 0));
                     throw new SocketTimeoutException("the guest did not answer a connection to vsock port "
                             + Integer.toUnsignedString(guestPort) + " within " + timeout);
                 }
@@ -534,7 +564,7 @@ public final class VirtioVsock implements VirtioDeviceModel, Vsock {
                 listeners.remove(port, this);
                 for (Conn c : backlog) {
                     drop(c);
-                    control.add(packet(c, OP_RST, 0));
+                    queue(packet(c, OP_RST, 0));
                 }
                 backlog.clear();
                 changed.signalAll();
@@ -684,7 +714,7 @@ public final class VirtioVsock implements VirtioDeviceModel, Vsock {
                     // Tell the guest about freed space before it runs dry, not after every read.
                     credit = state == State.CONNECTED && (fwdCnt - fwdSent >= BUF_ALLOC / 4 || rx.isEmpty());
                     if (credit) {
-                        control.add(packet(Conn.this, OP_CREDIT_UPDATE, 0));
+                        queue(packet(Conn.this, OP_CREDIT_UPDATE, 0));
                     }
                 } finally {
                     lock.unlock();

@@ -327,6 +327,23 @@ class VirtioVsockTest {
     }
 
     @Test
+    void aGuestFloodingBadPacketsWithoutReceiveBuffersCannotGrowTheHostsQueue() throws Exception {
+        try (Guest g = new Guest(0, 0); Vsock.Listener l = g.vsock.listen(5000)) {
+            g.send(1000, 5000, OP_REQUEST, 0, 65536, 0, new byte[0]);
+            l.accept(T);
+            for (int i = 0; i < 3000; i++) {
+                g.send(2000 + i, 4444, OP_REQUEST, 0, 0, 0, new byte[0]); // each earns a reset
+                g.send(1000, 5000, OP_CREDIT_REQUEST, 0, 65536, 0, new byte[0]); // each asks for an update
+            }
+            assertThat(g.vsock.controlBacklog()).isLessThanOrEqualTo(MAX_CONTROL);
+            g.postRx(HEADER + 4096);
+            assertThat(g.poll()).first().satisfies(p -> assertThat(p.h().op()).as("the response still comes first")
+                    .isEqualTo(OP_RESPONSE));
+            assertThat(g.d.needsReset()).isFalse();
+        }
+    }
+
+    @Test
     void malformedPacketsNeedReset() {
         try (Guest g = new Guest(4, HEADER + 4096)) {
             g.d.submit(TX, new Buf(g.d.alloc(20), 20, false));

@@ -2,6 +2,7 @@ package dev.ignition;
 
 import dev.ignition.device.Device;
 import dev.ignition.device.DeviceContext;
+import dev.ignition.device.Disk;
 import dev.ignition.device.InterruptLine;
 import dev.ignition.guest.FreestandingGuest;
 import dev.ignition.guest.Guest;
@@ -12,6 +13,8 @@ import dev.ignition.internal.device.ExitDevice;
 import dev.ignition.internal.device.ResetPort;
 import dev.ignition.internal.device.SerialIo;
 import dev.ignition.internal.device.Uart16550;
+import dev.ignition.internal.virtio.VirtioMmio;
+import dev.ignition.internal.virtio.VirtioSlots;
 import dev.ignition.internal.vm.GuestRam;
 import dev.ignition.internal.vm.MachineInternals;
 import dev.ignition.internal.vm.VcpuLoop;
@@ -114,8 +117,15 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
                     + provider.name() + "' runs " + provider.architecture() + " guests"));
         }
         boolean arm64 = provider.architecture() == Architecture.ARM64;
-        GuestMemory memory = image != null ? image.takeMemory()
-                : arm64 ? GuestRam.allocateArm64(b.memoryBytes) : GuestRam.allocateX86(b.memoryBytes);
+        List<VirtioMmio> virtio = VirtioSlots.create(arm64, b.disks, b.virtioRng, b.vsockCid);
+        GuestMemory memory;
+        try {
+            memory = image != null ? image.takeMemory()
+                    : arm64 ? GuestRam.allocateArm64(b.memoryBytes) : GuestRam.allocateX86(b.memoryBytes);
+        } catch (RuntimeException e) {
+            virtio.forEach(VirtioMmio::close);
+            throw e;
+        }
         HypervisorVm hvVm = null;
         try {
             if (image != null && memory.size() != image.memoryBytes()) {
@@ -125,8 +135,8 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
             // A restored vCPU's registers come from its state; the boot state is only a placeholder.
             BootState boot = image != null
                     ? (arm64 ? new BootState.Arm64(0, 0) : new BootState.X86LongMode(0, 0, 0, 0, 0, 0))
-                    : arm64 ? loadArm64(java.util.Objects.requireNonNull(guest), memory, b.vcpus)
-                    : load(java.util.Objects.requireNonNull(guest), memory, b.vcpus);
+                    : arm64 ? loadArm64(java.util.Objects.requireNonNull(guest), memory, b.vcpus, virtio.size())
+                    : load(java.util.Objects.requireNonNull(guest), memory, b.vcpus, virtio);
             hvVm = provider.createVm(new VmConfig(memory, b.vcpus, b.trackDirtyPages));
             Console console = new Console(b.consoleOutputs, b.consoleListeners);
             DeviceBus bus = new DeviceBus();
@@ -138,6 +148,9 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
                 bus.add(d);
             }
             for (Device d : b.devices) {
+                bus.add(d);
+            }
+            for (Device d : virtio) {
                 bus.add(d);
             }
             BootTimer timer = bus.devices().stream().filter(d -> d instanceof BootTimer).map(d -> (BootTimer) d)
@@ -161,7 +174,30 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
                 hvVm.close();
             }
             memory.close();
+            virtio.forEach(VirtioMmio::close);
             throw e;
+        }
+    }
+
+    /** Checks the virtio devices asked for: disk files usable, not more devices than slots. */
+    static void validateVirtio(List<Disk> disks, boolean rng, @Nullable Long vsockCid, List<String> problems) {
+        int count = disks.size() + (rng ? 1 : 0) + (vsockCid != null ? 1 : 0);
+        if (vsockCid != null && (vsockCid < 3 || vsockCid >= 0xffff_ffffL)) {
+            problems.add("a vsock guest CID must be between 3 and 4294967294 (0-2 are reserved), was " + vsockCid);
+        }
+        if (count > VirtioSlots.MAX_DEVICES) {
+            problems.add(count + " virtio devices were asked for; at most " + VirtioSlots.MAX_DEVICES + " fit");
+        }
+        for (Disk d : disks) {
+            java.nio.file.Path p = d.image();
+            if (!java.nio.file.Files.isRegularFile(p)) {
+                problems.add("disk image " + p + " does not exist or is not a regular file");
+            } else if (!java.nio.file.Files.isReadable(p)) {
+                problems.add("disk image " + p + " is not readable");
+            } else if (!d.readOnly() && !java.nio.file.Files.isWritable(p)) {
+                problems.add("disk image " + p + " is not writable; attach it with Disk.asReadOnly() or fix its"
+                        + " permissions");
+            }
         }
     }
 
@@ -240,7 +276,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
     }
 
     /** Loads an arm64 Linux {@code Image} with a generated device tree, per the arm64 boot protocol. */
-    private static BootState loadArm64(Guest guest, GuestMemory memory, int vcpus) {
+    private static BootState loadArm64(Guest guest, GuestMemory memory, int vcpus, int virtioDevices) {
         if (!(guest instanceof LinuxGuest g)) {
             throw new InvalidVmSpecException(List.of("arm64 VMs run Linux guests; " + guest + " is x86_64 code"));
         }
@@ -253,13 +289,14 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
         // The x86 default names the 8250 console; on arm64 the console is the PL011.
         String cmdline = g.commandLine().replace("console=ttyS0", "console=ttyAMA0").replace("reboot=k", "").trim();
         return dev.ignition.internal.arm64.Arm64Boot.load(memory, kernel, g.initramfs(), cmdline, vcpus,
-                dev.ignition.internal.arm64.Arm64DeviceTree.Gic.standard(vcpus, ARM64_VTIMER_PPI), List.of()).boot();
+                dev.ignition.internal.arm64.Arm64DeviceTree.Gic.standard(vcpus, ARM64_VTIMER_PPI),
+                java.util.stream.IntStream.range(0, virtioDevices).boxed().toList()).boot();
     }
 
     /** The virtual timer's PPI (INTID 27), which Hypervisor.framework's GIC requires. */
     private static final int ARM64_VTIMER_PPI = 11;
 
-    private static BootState load(Guest guest, GuestMemory memory, int vcpus) {
+    private static BootState load(Guest guest, GuestMemory memory, int vcpus, List<VirtioMmio> virtio) {
         return switch (guest) {
             case FreestandingGuest g -> {
                 if (g.loadAddress() < X86Layout.HIMEM_START || !memory.contains(g.loadAddress(), g.code().length)
@@ -272,7 +309,10 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
                 memory.write(g.loadAddress(), g.code());
                 yield LongModeSetup.write(memory, g.entryAddress(), 0);
             }
-            case LinuxGuest g -> LinuxLoader.load(memory, vcpus, g.kernel(), g.initramfs(), g.commandLine()).boot();
+            case LinuxGuest g -> LinuxLoader.load(memory, vcpus, g.kernel(), g.initramfs(),
+                    LinuxLoader.withVirtioDevices(g.commandLine(), virtio.stream()
+                            .map(v -> new LinuxLoader.VirtioMmioDevice(v.baseAddress(), v.length(), v.irq())).toList()))
+                    .boot();
         };
     }
 
@@ -439,6 +479,12 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
     @Override
     public GuestMemory memory() {
         return memory;
+    }
+
+    @Override
+    public Optional<dev.ignition.device.Vsock> vsock() {
+        return bus.devices().stream().filter(d -> d instanceof VirtioMmio v && v.model() instanceof dev.ignition.device.Vsock)
+                .map(d -> (dev.ignition.device.Vsock) ((VirtioMmio) d).model()).findFirst();
     }
 
     @Override

@@ -1,6 +1,7 @@
 package dev.ignition;
 
 import dev.ignition.device.Device;
+import dev.ignition.device.Disk;
 import dev.ignition.guest.Guest;
 import dev.ignition.memory.GuestMemory;
 import java.io.OutputStream;
@@ -62,6 +63,9 @@ public interface VirtualMachine extends AutoCloseable {
     /** Time from {@link #start()} to the guest's write to the boot-timer device, once it happened. */
     Optional<Duration> bootTime();
 
+    /** The host end of the VM's virtio-vsock device, if it has one ({@link Builder#vsock(long)}). */
+    Optional<dev.ignition.device.Vsock> vsock();
+
     /** The name of the backend running this VM, e.g. {@code kvm}. */
     String backend();
 
@@ -85,6 +89,9 @@ public interface VirtualMachine extends AutoCloseable {
         final List<OutputStream> consoleOutputs = new ArrayList<>();
         final List<Consumer<byte[]>> consoleListeners = new ArrayList<>();
         final List<Device> devices = new ArrayList<>();
+        final List<Disk> disks = new ArrayList<>();
+        boolean virtioRng;
+        @Nullable Long vsockCid;
         @Nullable String backend;
         boolean trackDirtyPages;
         @Nullable VmImage image;
@@ -146,6 +153,34 @@ public interface VirtualMachine extends AutoCloseable {
             return this;
         }
 
+        /**
+         * Attaches a disk image as a virtio-blk device (virtio-mmio). Linux guests find it
+         * through the {@code virtio_mmio.device=} parameter the VM adds to their command line;
+         * the first disk is {@code /dev/vda}. Restoring a snapshot needs the same disks again.
+         */
+        public Builder disk(Disk disk) {
+            disks.add(Objects.requireNonNull(disk, "disk"));
+            return this;
+        }
+
+        /**
+         * Attaches a virtio-rng device: the guest's {@code /dev/hwrng} reads bytes from the host's
+         * {@link java.security.SecureRandom}.
+         */
+        public Builder virtioRng() {
+            this.virtioRng = true;
+            return this;
+        }
+
+        /**
+         * Attaches a virtio-vsock device with guest context id {@code guestCid} (3 or more); the
+         * host end is {@link VirtualMachine#vsock()}.
+         */
+        public Builder vsock(long guestCid) {
+            this.vsockCid = guestCid;
+            return this;
+        }
+
         /** Uses the backend named {@code name} ({@code kvm}, {@code hvf}) instead of the first available. */
         public Builder backend(String name) {
             this.backend = name;
@@ -193,6 +228,7 @@ public interface VirtualMachine extends AutoCloseable {
                         + " KiB of memory, the VM has " + (memoryBytes >> 10) + " KiB");
             }
             Machine.validateDevices(devices, problems);
+            Machine.validateVirtio(disks, virtioRng, vsockCid, problems);
             if (!problems.isEmpty()) {
                 throw new InvalidVmSpecException(problems);
             }

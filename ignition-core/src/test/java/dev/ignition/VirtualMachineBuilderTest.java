@@ -43,6 +43,45 @@ class VirtualMachineBuilderTest {
     }
 
     @Test
+    void reportsUnusableDiskImagesAndTooManyVirtioDevices(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        java.nio.file.Path missing = dir.resolve("missing.img");
+        java.nio.file.Path readOnly = java.nio.file.Files.write(dir.resolve("ro.img"), new byte[512]);
+        readOnly.toFile().setWritable(false);
+        VirtualMachine.Builder b = VirtualMachine.builder().guest(TestGuests.hello())
+                .disk(dev.ignition.device.Disk.of(missing)).disk(dev.ignition.device.Disk.of(readOnly))
+                .disk(dev.ignition.device.Disk.of(readOnly).asReadOnly()).virtioRng();
+        for (int i = 0; i < 17; i++) {
+            b.disk(dev.ignition.device.Disk.of(readOnly).asReadOnly());
+        }
+        assertThatThrownBy(b::build).isInstanceOfSatisfying(InvalidVmSpecException.class, e -> {
+            assertThat(e.problems()).contains("21 virtio devices were asked for; at most 19 fit",
+                    "disk image " + missing + " does not exist or is not a regular file");
+            if (!java.nio.file.Files.isWritable(readOnly)) { // root can write anyway
+                assertThat(e.problems()).contains("disk image " + readOnly
+                        + " is not writable; attach it with Disk.asReadOnly() or fix its permissions");
+            }
+        });
+    }
+
+    @Test
+    void rejectsReservedVsockCids() {
+        assertThatThrownBy(() -> VirtualMachine.builder().guest(TestGuests.hello()).vsock(2).build())
+                .hasMessageContaining("a vsock guest CID must be between 3 and 4294967294 (0-2 are reserved), was 2");
+        assertThatThrownBy(() -> VirtualMachine.builder().guest(TestGuests.hello()).vsock(1L << 32).build())
+                .hasMessageContaining("was 4294967296");
+    }
+
+    @Test
+    void diskIdsAreCheckedAndDefaultToTheFileName() {
+        assertThat(dev.ignition.device.Disk.of(java.nio.file.Path.of("/x/a-rather-long-disk-image-name.img")).id())
+                .isEqualTo("a-rather-long-disk-i");
+        assertThatThrownBy(() -> dev.ignition.device.Disk.of(java.nio.file.Path.of("d")).withId("x".repeat(21)))
+                .hasMessageContaining("longer than 20 bytes");
+        assertThat(dev.ignition.device.Disk.of(java.nio.file.Path.of("d")).asReadOnly().readOnly()).isTrue();
+    }
+
+    @Test
     void withoutABackendOnTheClassPathBuildSaysSo() {
         // ignition-core's own tests have no backend module on the class path.
         assertThat(Backends.probeAll()).isEmpty();

@@ -48,6 +48,34 @@ public final class LinuxLoader {
     private LinuxLoader() {}
 
     /**
+     * A virtio-mmio device declared to the kernel on its command line
+     * ({@code CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES}), as there is no device tree or ACPI on x86.
+     *
+     * @param base guest-physical address of the register window
+     * @param size its length in bytes
+     * @param irq its interrupt (IOAPIC pin)
+     */
+    public record VirtioMmioDevice(long base, long size, int irq) {
+        /** {@code virtio_mmio.device=<size>@<base>:<irq>}, the syntax of drivers/virtio/virtio_mmio.c. */
+        public String parameter() {
+            String sz = size % 1024 == 0 ? (size / 1024) + "K" : Long.toString(size);
+            return "virtio_mmio.device=" + sz + "@0x" + Long.toHexString(base) + ":" + irq;
+        }
+    }
+
+    /** {@code commandLine} with one {@code virtio_mmio.device=} parameter per device appended, in order. */
+    public static String withVirtioDevices(String commandLine, List<VirtioMmioDevice> devices) {
+        StringBuilder b = new StringBuilder(commandLine.strip());
+        for (VirtioMmioDevice d : devices) {
+            if (!b.isEmpty()) {
+                b.append(' ');
+            }
+            b.append(d.parameter());
+        }
+        return b.toString();
+    }
+
+    /**
      * Loads the kernel file {@code kernelPath}.
      *
      * @throws InvalidKernelImageException if the file is not a usable kernel

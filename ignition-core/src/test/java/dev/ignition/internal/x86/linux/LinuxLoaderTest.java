@@ -170,4 +170,16 @@ class LinuxLoaderTest {
         assertThat(zp.getLong(at + 8)).as("e820[%d].size", index).isEqualTo(size);
         assertThat(zp.getInt(at + 16)).as("e820[%d].type", index).isEqualTo(type);
     }
+
+    @Test
+    void virtioDevicesAreDeclaredOnTheCommandLineInOrder() {
+        String line = LinuxLoader.withVirtioDevices("console=ttyS0 pci=off ", java.util.List.of(
+                new LinuxLoader.VirtioMmioDevice(0xc000_1000L, 0x1000, 5),
+                new LinuxLoader.VirtioMmioDevice(0xc000_2000L, 0x200, 6)));
+        assertThat(line).isEqualTo("console=ttyS0 pci=off virtio_mmio.device=4K@0xc0001000:5"
+                + " virtio_mmio.device=512@0xc0002000:6");
+        assertThat(LinuxLoader.withVirtioDevices("", java.util.List.of(new LinuxLoader.VirtioMmioDevice(0xc000_1000L,
+                0x1000, 5)))).isEqualTo("virtio_mmio.device=4K@0xc0001000:5");
+        assertThat(LinuxLoader.withVirtioDevices("quiet", java.util.List.of())).isEqualTo("quiet");
+    }
 }

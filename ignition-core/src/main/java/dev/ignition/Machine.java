@@ -63,10 +63,16 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
     /** Set when restoring: states to load before the first instruction runs. */
     private final @Nullable List<byte[]> vcpuStates;
     private final byte @Nullable [] vmState;
+    /** The attached disks in slot order (the image's when it brings its own). */
+    private final List<Disk> disks;
+    /** The image this VM was restored from; released when the VM closes. */
+    private final @Nullable VmImage image;
 
     private Machine(String backendName, GuestMemory memory, HypervisorVm hvVm, DeviceBus bus, Console console,
             BootTimer bootTimer, BootState boot, int vcpuCount, boolean tracksDirty,
-            @Nullable List<byte[]> vcpuStates, byte @Nullable [] vmState) {
+            @Nullable List<byte[]> vcpuStates, byte @Nullable [] vmState, List<Disk> disks, @Nullable VmImage image) {
+        this.disks = List.copyOf(disks);
+        this.image = image;
         this.tracksDirty = tracksDirty;
         this.vcpuStates = vcpuStates;
         this.vmState = vmState;
@@ -109,15 +115,35 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
     }
 
     static VirtualMachine create(VirtualMachine.Builder b) {
-        HypervisorProvider provider = Backends.select(b.backend);
         VmImage image = b.image;
+        try {
+            return create(b, image);
+        } catch (RuntimeException e) {
+            if (image != null) {
+                releaseQuietly(image, e);
+            }
+            throw e;
+        }
+    }
+
+    private static void releaseQuietly(VmImage image, RuntimeException failure) {
+        try {
+            image.release();
+        } catch (RuntimeException e) {
+            failure.addSuppressed(e);
+        }
+    }
+
+    private static VirtualMachine create(VirtualMachine.Builder b, @Nullable VmImage image) {
+        HypervisorProvider provider = Backends.select(b.backend);
         Guest guest = b.guest;
         if (provider.architecture() != Architecture.X86_64 && guest instanceof FreestandingGuest) {
             throw new InvalidVmSpecException(List.of("freestanding guests are x86_64 code, but backend '"
                     + provider.name() + "' runs " + provider.architecture() + " guests"));
         }
         boolean arm64 = provider.architecture() == Architecture.ARM64;
-        List<VirtioMmio> virtio = VirtioSlots.create(arm64, b.disks, b.virtioRng, b.vsockCid);
+        List<Disk> disks = b.effectiveDisks();
+        List<VirtioMmio> virtio = VirtioSlots.create(arm64, disks, b.virtioRng, b.vsockCid);
         GuestMemory memory;
         try {
             memory = image != null ? image.takeMemory()
@@ -156,7 +182,8 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
             BootTimer timer = bus.devices().stream().filter(d -> d instanceof BootTimer).map(d -> (BootTimer) d)
                     .findFirst().orElse(new BootTimer(-1));
             Machine m = new Machine(provider.name(), memory, hvVm, bus, console, timer, boot, b.vcpus,
-                    b.trackDirtyPages, image != null ? image.vcpuStates() : null, image != null ? image.vmState() : null);
+                    b.trackDirtyPages, image != null ? image.vcpuStates() : null, image != null ? image.vmState() : null,
+                    disks, image);
             self[0] = m;
             DeviceContext ctx = m.deviceContext();
             for (Device d : bus.devices()) {
@@ -527,6 +554,13 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
                 state = VmState.CLOSED;
                 lock.notifyAll();
             }
+            if (image != null) {
+                try {
+                    image.release(); // after the devices closed their disk files
+                } catch (RuntimeException e) {
+                    failure = failure == null ? e : failure;
+                }
+            }
         }
         if (failure != null) {
             throw new IgnitionException("a device failed to close", failure);
@@ -628,6 +662,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
             }
         }
         byte[] vm = hvVm.captureState();
+        flushDisks();
         long[][] dirty = null;
         if (tracksDirty) {
             dirty = new long[memory.regions().size()][];
@@ -640,7 +675,22 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
                 dirty[r] = guest;
             }
         }
-        return new Captured(List.copyOf(vcpus), vm, devices, dirty);
+        return new Captured(List.copyOf(vcpus), vm, devices, dirty, disks);
+    }
+
+    /**
+     * Makes every writable disk's file durable. Requests are served synchronously on vCPU
+     * threads, so once the VM is paused no write is in flight; the fsync makes the image as the
+     * guest left it safe to clone.
+     */
+    private void flushDisks() {
+        for (Device d : bus.devices()) {
+            if (d instanceof VirtioMmio v && v.model() instanceof dev.ignition.internal.virtio.VirtioBlk blk) {
+                synchronized (d) {
+                    blk.sync();
+                }
+            }
+        }
     }
 
     @Override

@@ -156,7 +156,8 @@ public interface VirtualMachine extends AutoCloseable {
         /**
          * Attaches a disk image as a virtio-blk device (virtio-mmio). Linux guests find it
          * through the {@code virtio_mmio.device=} parameter the VM adds to their command line;
-         * the first disk is {@code /dev/vda}. Restoring a snapshot needs the same disks again.
+         * the first disk is {@code /dev/vda}. When restoring an image that brings its own disks
+         * ({@link VmImage#disks()}, as snapshots of VMs with disks do), add none here.
          */
         public Builder disk(Disk disk) {
             disks.add(Objects.requireNonNull(disk, "disk"));
@@ -193,6 +194,11 @@ public interface VirtualMachine extends AutoCloseable {
             return this;
         }
 
+        /** The disks to attach: the image's when it brings any, else those added here. */
+        List<Disk> effectiveDisks() {
+            return image != null && !image.disks().isEmpty() ? image.disks() : disks;
+        }
+
         /**
          * Validates the configuration, picks a backend and creates the VM (memory mapped, vCPUs
          * not yet running).
@@ -227,8 +233,12 @@ public interface VirtualMachine extends AutoCloseable {
                 problems.add("guest '" + g.name() + "' needs at least " + (g.requiredMemory() >> 10)
                         + " KiB of memory, the VM has " + (memoryBytes >> 10) + " KiB");
             }
+            if (image != null && !image.disks().isEmpty() && !disks.isEmpty()) {
+                problems.add("the image to restore brings its own " + image.disks().size() + " disk(s) (the snapshot"
+                        + " holds them); do not add disks when restoring it");
+            }
             Machine.validateDevices(devices, problems);
-            Machine.validateVirtio(disks, virtioRng, vsockCid, problems);
+            Machine.validateVirtio(effectiveDisks(), virtioRng, vsockCid, problems);
             if (!problems.isEmpty()) {
                 throw new InvalidVmSpecException(problems);
             }

@@ -1,5 +1,6 @@
 package dev.ignition;
 
+import dev.ignition.device.Disk;
 import dev.ignition.memory.GuestMemory;
 import java.util.List;
 import java.util.Map;
@@ -31,4 +32,20 @@ public interface VmImage {
 
     /** Device states by device name. */
     Map<String, byte[]> deviceStates();
+
+    /**
+     * Disk images that belong to the image, in slot order ({@code /dev/vda} first). The VM built
+     * from it attaches them before its other virtio devices; the builder must then add no disks.
+     * Empty (the default) when the image brings none: the builder's disks are used.
+     */
+    default List<Disk> disks() {
+        return List.of();
+    }
+
+    /**
+     * Called once by the VM built from this image when it closes (after its devices closed their
+     * files), or when building it fails: releases what the image holds besides its memory, such
+     * as working copies of {@link #disks()}. Does nothing by default.
+     */
+    default void release() {}
 }

@@ -214,6 +214,22 @@ public final class VirtioBlk implements VirtioDeviceModel {
         }
     }
 
+    /**
+     * fsyncs the image (data and metadata) for a snapshot; a no-op for a read-only disk.
+     *
+     * @throws IgnitionException if the fsync fails
+     */
+    public void sync() {
+        if (readOnly) {
+            return;
+        }
+        try {
+            file.force(true);
+        } catch (IOException e) {
+            throw new IgnitionException("cannot flush disk image " + path + ": " + e.getMessage(), e);
+        }
+    }
+
     private byte ioError(String op, long sector, IOException e) {
         LOG.warn("virtio-blk {}: {} at sector {} failed: {}", path, op, sector, e.toString());
         return S_IOERR;

@@ -1,5 +1,6 @@
 package dev.ignition.internal.vm;
 
+import dev.ignition.device.Disk;
 import dev.ignition.memory.GuestMemory;
 import java.util.List;
 import java.util.Map;
@@ -22,7 +23,8 @@ public interface MachineInternals {
      * Pauses the VM (if running) and captures every vCPU, the hypervisor and every device. The VM
      * stays paused; the caller resumes it after writing the snapshot. When the VM tracks dirty
      * pages, the pages written since the previous capture (by the guest and by the host) come
-     * too, and tracking restarts from now.
+     * too, and tracking restarts from now. Every writable disk file is fsynced, so the disks
+     * in the capture can be cloned as the guest left them while the VM stays paused.
      */
     Captured capture();
 
@@ -41,6 +43,8 @@ public interface MachineInternals {
      * @param devices device states by name
      * @param dirty per memory region, the dirty-page bitmap (bit j of word i = page 64i+j), or
      *     null when the VM does not track dirty pages
+     * @param disks the attached disks in slot order (their files must not change until resumed)
      */
-    record Captured(List<byte[]> vcpus, byte[] vm, Map<String, byte[]> devices, long @Nullable [][] dirty) {}
+    record Captured(List<byte[]> vcpus, byte[] vm, Map<String, byte[]> devices, long @Nullable [][] dirty,
+            List<Disk> disks) {}
 }

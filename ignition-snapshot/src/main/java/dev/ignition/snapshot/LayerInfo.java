@@ -1,5 +1,6 @@
 package dev.ignition.snapshot;
 
+import dev.ignition.device.Disk;
 import java.util.List;
 import org.jspecify.annotations.Nullable;
 
@@ -15,12 +16,16 @@ import org.jspecify.annotations.Nullable;
  * @param storedPages pages held by the layer's image (full: non-zero pages; diff: packed pages)
  * @param bytesOnDisk the sum of the logical sizes of the layer's files
  * @param stateNames the names of the state blobs, sorted
+ * @param disks the disk images the layer holds, in slot order: each {@link Disk#image()} is a file
+ *     inside the layer, which is immutable — never attach it writable; clone it
+ *     ({@link FileClone#cloneOrCopy}) or let {@link VmSnapshots#restore} do that
  */
 public record LayerInfo(LayerId id, LayerKind kind, @Nullable LayerId parent, int formatVersion, int pageSize,
-        List<LayoutRegion> layout, long storedPages, long bytesOnDisk, List<String> stateNames) {
+        List<LayoutRegion> layout, long storedPages, long bytesOnDisk, List<String> stateNames, List<Disk> disks) {
     public LayerInfo {
         layout = List.copyOf(layout);
         stateNames = List.copyOf(stateNames);
+        disks = List.copyOf(disks);
     }
 
     /** Total bytes of guest memory described by the layout. */

@@ -1,5 +1,6 @@
 package dev.ignition.snapshot;
 
+import dev.ignition.device.Disk;
 import dev.ignition.memory.GuestMemory;
 import java.util.List;
 import java.util.Map;
@@ -25,6 +26,15 @@ public record RestoredSnapshot(String name, GuestMemory memory, Map<String, byte
     /** The leaf layer. */
     public LayerInfo layer() {
         return chain.getFirst();
+    }
+
+    /**
+     * The snapshot's disk images (the leaf layer's), in slot order. They are files of the store
+     * and must never be written: attach clones of the writable ones, as {@link VmSnapshots#restore}
+     * does.
+     */
+    public List<Disk> disks() {
+        return layer().disks();
     }
 
     @Override

@@ -1,7 +1,9 @@
 package dev.ignition.snapshot;
 
+import dev.ignition.device.Disk;
 import dev.ignition.memory.GuestMemory;
 import dev.ignition.snapshot.internal.StoreImpl;
+import dev.ignition.snapshot.internal.WorkArea;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -58,7 +60,17 @@ public final class SnapshotStore implements AutoCloseable {
      * @throws InvalidSnapshotNameException if {@code name} is not allowed
      */
     public WriteResult writeFull(String name, GuestMemory memory, Map<String, byte[]> state) {
-        return impl.writeFull(name, memory, state);
+        return impl.writeFull(name, memory, state, List.of());
+    }
+
+    /**
+     * {@link #writeFull(String, GuestMemory, Map)} with disk images: each is cloned into the layer
+     * ({@link FileClone}: {@code FICLONE}/{@code clonefile} where the filesystem can, else a copy,
+     * logged) and checksummed, so the layer keeps the disks as they are now. Nothing may write the
+     * images until this returns (pause the VM). {@link RestoredSnapshot#disks()} gives them back.
+     */
+    public WriteResult writeFull(String name, GuestMemory memory, Map<String, byte[]> state, List<Disk> disks) {
+        return impl.writeFull(name, memory, state, disks);
     }
 
     /**
@@ -73,7 +85,17 @@ public final class SnapshotStore implements AutoCloseable {
      */
     public WriteResult writeDiff(String name, String parentName, GuestMemory memory, DirtyPages dirty,
             Map<String, byte[]> state) {
-        return impl.writeDiff(name, parentName, memory, dirty, state);
+        return impl.writeDiff(name, parentName, memory, dirty, state, List.of());
+    }
+
+    /**
+     * {@link #writeDiff(String, String, GuestMemory, DirtyPages, Map)} with disk images, cloned
+     * into the layer whole as by {@link #writeFull(String, GuestMemory, Map, List)} (disks are not
+     * diffed: each layer holds complete images).
+     */
+    public WriteResult writeDiff(String name, String parentName, GuestMemory memory, DirtyPages dirty,
+            Map<String, byte[]> state, List<Disk> disks) {
+        return impl.writeDiff(name, parentName, memory, dirty, state, disks);
     }
 
     /** Restores {@code name} after validating its chain's metadata ({@link Verification#METADATA}). */
@@ -138,6 +160,11 @@ public final class SnapshotStore implements AutoCloseable {
     /** Removes layers that no snapshot name reaches. */
     public GcResult gc() {
         return impl.gc();
+    }
+
+    /** A new locked working directory under {@code work/}, deleted when the lease closes. */
+    WorkArea.Lease newWorkDir() {
+        return impl.newWorkDir();
     }
 
     /** Releases the store's lock file handle. Restored memories stay valid. */

@@ -7,7 +7,7 @@ public final class UnsupportedFormatVersionException extends CorruptLayerExcepti
     @Serial private static final long serialVersionUID = 1L;
 
     public UnsupportedFormatVersionException(String layer, long version, int supported) {
-        super(layer, "unsupported format version " + version + " (this reader understands version "
+        super(layer, "unsupported format version " + version + " (this reader understands versions 1 to "
                 + supported + "); upgrade Ignition to read it");
     }
 }

@@ -5,8 +5,10 @@ import dev.ignition.SnapshotMismatchException;
 import dev.ignition.VirtualMachine;
 import dev.ignition.VmImage;
 import dev.ignition.VmState;
+import dev.ignition.device.Disk;
 import dev.ignition.internal.vm.MachineInternals;
 import dev.ignition.memory.GuestMemory;
+import dev.ignition.snapshot.internal.WorkArea;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -17,6 +19,7 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.WeakHashMap;
 import java.util.function.UnaryOperator;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Snapshots of live VMs into a {@link SnapshotStore}, and VMs restored or forked from them.
@@ -36,6 +39,14 @@ import java.util.function.UnaryOperator;
  *
  * <p>The guest is paused while its state is captured and its memory written (so the memory is
  * consistent), then resumes if it was running.
+ *
+ * <p><b>Disks.</b> A snapshot holds a clone of every disk attached to the VM, taken while it is
+ * paused ({@code FICLONE}/{@code clonefile} where the filesystem can, else a copy, logged). A
+ * restored VM attaches them by itself (do not add disks in {@code configure}): each writable disk
+ * becomes a private working copy in the store's {@code work/} directory (so forks never share a
+ * writable disk, and neither the snapshot nor the original image ever changes), deleted when the
+ * VM closes; read-only disks are attached straight from the snapshot. To keep what a restored VM
+ * wrote to its disks, snapshot it before closing it.
  */
 public final class VmSnapshots {
     /** Which kind of layer to write. */
@@ -128,8 +139,8 @@ public final class VmSnapshots {
             state.put(HYPERVISOR, c.vm());
             c.devices().forEach((dev, st) -> state.put(DEVICE_PREFIX + dev, st));
             WriteResult w = diff && c.dirty() != null
-                    ? store.writeDiff(name, parent, m.memory(), DirtyPages.of(c.dirty()), state)
-                    : store.writeFull(name, m.memory(), state);
+                    ? store.writeDiff(name, parent, m.memory(), DirtyPages.of(c.dirty()), state, c.disks())
+                    : store.writeFull(name, m.memory(), state, c.disks());
             synchronized (LINEAGE) {
                 LINEAGE.put(vm, new Lineage(store.directory(), name));
             }
@@ -144,7 +155,8 @@ public final class VmSnapshots {
 
     /**
      * Restores snapshot {@code name} as a new VM, configured further by {@code configure} (console,
-     * dirty tracking, devices: the same devices as when it was taken). The VM is built, not started.
+     * dirty tracking, devices: the same devices as when it was taken, except disks, which come
+     * from the snapshot as private working copies). The VM is built, not started.
      */
     public static VirtualMachine restore(SnapshotStore store, String name, UnaryOperator<VirtualMachine.Builder> configure) {
         VmImage image = image(store, name);
@@ -153,6 +165,11 @@ public final class VmSnapshots {
             vm = configure.apply(VirtualMachine.builder()).restoreFrom(image).build();
         } catch (RuntimeException e) {
             closeQuietly(image);
+            try {
+                image.release();
+            } catch (RuntimeException r) {
+                e.addSuppressed(r);
+            }
             throw e;
         }
         synchronized (LINEAGE) {
@@ -184,19 +201,45 @@ public final class VmSnapshots {
 
     /**
      * An image of snapshot {@code name} for {@link VirtualMachine.Builder#restoreFrom(VmImage)}.
-     * Its memory is mapped now (copy-on-write); the VM built from it owns it.
+     * Its memory is mapped now (copy-on-write) and its writable disks are cloned into working
+     * copies now; the VM built from it owns both and deletes the copies when it closes. An image
+     * no VM is built from must be {@link VmImage#release() released} and its memory closed.
      */
     public static VmImage image(SnapshotStore store, String name) {
         RestoredSnapshot r = store.restore(name);
+        WorkArea.Lease[] lease = new WorkArea.Lease[1];
         try {
-            return toImage(r);
+            List<Disk> disks = workingDisks(store, r, lease);
+            return toImage(r, disks, lease[0]);
         } catch (RuntimeException e) {
             r.close();
+            if (lease[0] != null) {
+                lease[0].close();
+            }
             throw e;
         }
     }
 
-    private static VmImage toImage(RestoredSnapshot r) {
+    /** The snapshot's disks for a new VM: writable ones cloned into a working directory. */
+    private static List<Disk> workingDisks(SnapshotStore store, RestoredSnapshot r, WorkArea.Lease[] lease) {
+        List<Disk> out = new ArrayList<>();
+        for (int i = 0; i < r.disks().size(); i++) {
+            Disk d = r.disks().get(i);
+            if (d.readOnly()) {
+                out.add(d); // the guest cannot write it: the layer's file serves
+                continue;
+            }
+            if (lease[0] == null) {
+                lease[0] = store.newWorkDir();
+            }
+            Path copy = lease[0].dir().resolve("disk" + i + ".img");
+            FileClone.cloneOrCopy(d.image(), copy);
+            out.add(new Disk(copy, false, d.id()));
+        }
+        return List.copyOf(out);
+    }
+
+    private static VmImage toImage(RestoredSnapshot r, List<Disk> disks, WorkArea.@Nullable Lease lease) {
         Map<String, byte[]> state = r.state();
         byte[] metaBytes = state.get(META);
         if (metaBytes == null) {
@@ -274,6 +317,18 @@ public final class VmSnapshots {
             @Override
             public Map<String, byte[]> deviceStates() {
                 return devices;
+            }
+
+            @Override
+            public List<Disk> disks() {
+                return disks;
+            }
+
+            @Override
+            public void release() {
+                if (lease != null) {
+                    lease.close();
+                }
             }
 
             @Override

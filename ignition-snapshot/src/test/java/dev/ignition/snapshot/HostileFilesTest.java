@@ -217,10 +217,10 @@ class HostileFilesTest {
 
     @Test
     void unknownFormatVersion() throws Exception {
-        LayerId bad = Tamper.rewriteManifest(dir, leaf, m -> m.put("formatVersion", 2));
+        LayerId bad = Tamper.rewriteManifest(dir, leaf, m -> m.put("formatVersion", 3));
         long before = Restorer.mappingsCreated();
         assertThatThrownBy(() -> store.restore("leaf")).isInstanceOf(UnsupportedFormatVersionException.class)
-                .hasMessageContaining(bad.hex()).hasMessageContaining("unsupported format version 2");
+                .hasMessageContaining(bad.hex()).hasMessageContaining("unsupported format version 3");
         assertThat(Restorer.mappingsCreated()).isEqualTo(before);
     }
 

@@ -144,12 +144,19 @@ public final class ChainResolver {
         Manifest m = raw.manifest;
         Layout layout = Layout.of(m.layout(), m.pageSize());
         Map<String, Long> sizes = new HashMap<>();
-        for (String name : Manifest.fileNames(m.kind())) {
+        for (String name : m.dataFiles()) {
             Path f = raw.dir.resolve(name);
             long declared = m.file(name).size();
             long actual;
             try {
-                actual = Files.size(f);
+                // Not followed: a link could point the restore (or a read-only disk) at any host file.
+                java.nio.file.attribute.BasicFileAttributes a = Files.readAttributes(f,
+                        java.nio.file.attribute.BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+                if (!a.isRegularFile()) {
+                    throw new CorruptLayerException(layer, name + " is not a regular file"
+                            + (a.isSymbolicLink() ? " (it is a symbolic link)" : ""));
+                }
+                actual = a.size();
             } catch (NoSuchFileException e) {
                 throw new CorruptLayerException(layer, name + " is missing");
             } catch (IOException e) {
@@ -176,7 +183,7 @@ public final class ChainResolver {
             }
         }
         if (checkData) {
-            for (String name : Manifest.fileNames(m.kind())) {
+            for (String name : m.dataFiles()) {
                 if (name.equals(Manifest.PAGES_IDX)) {
                     continue;
                 }

@@ -1,5 +1,6 @@
 package dev.ignition.snapshot.internal;
 
+import dev.ignition.device.Disk;
 import dev.ignition.memory.GuestMemory;
 import dev.ignition.memory.MemoryRegion;
 import dev.ignition.snapshot.LayerId;
@@ -45,7 +46,8 @@ public final class LayerWriter {
     }
 
     /** Writes a full layer of {@code memory} into {@code dir}; returns its manifest. */
-    public Manifest writeFull(Path dir, GuestMemory memory, Map<String, byte[]> state) throws IOException {
+    public Manifest writeFull(Path dir, GuestMemory memory, Map<String, byte[]> state, List<Disk> disks)
+            throws IOException {
         Layout layout = Layout.of(memory);
         long t0 = System.nanoTime();
         long syncTime = 0;
@@ -97,14 +99,16 @@ public final class LayerWriter {
         StateOut st = writeState(dir, state);
         syncTime += st.syncNanos;
         files.put(Manifest.STATE_BIN, st.file);
+        DisksOut d = writeDisks(dir, disks, files);
+        syncTime += d.syncNanos;
         syncNanos = syncTime;
         writeNanos = System.nanoTime() - t0 - syncTime;
-        return new Manifest(LayerKind.FULL, null, ps, layout.regions(), stored, files, st.entries);
+        return new Manifest(LayerKind.FULL, null, ps, layout.regions(), stored, files, st.entries, d.entries);
     }
 
     /** Writes a packed diff of the pages in {@code runs} into {@code dir}; returns its manifest. */
     public Manifest writeDiff(Path dir, @Nullable LayerId parent, GuestMemory memory, Layout layout, PageRuns runs,
-            Map<String, byte[]> state) throws IOException {
+            Map<String, byte[]> state, List<Disk> disks) throws IOException {
         long t0 = System.nanoTime();
         long syncTime = 0;
         Map<String, Manifest.FileEntry> files = new HashMap<>();
@@ -154,10 +158,12 @@ public final class LayerWriter {
         StateOut st = writeState(dir, state);
         syncTime += st.syncNanos;
         files.put(Manifest.STATE_BIN, st.file);
+        DisksOut d = writeDisks(dir, disks, files);
+        syncTime += d.syncNanos;
         syncNanos = syncTime;
         writeNanos = System.nanoTime() - t0 - syncTime;
         return new Manifest(LayerKind.DIFF, parent, layout.pageSize(), layout.regions(), runs.pageCount(), files,
-                st.entries);
+                st.entries, d.entries);
     }
 
     /**
@@ -232,6 +238,36 @@ public final class LayerWriter {
         crc.update(b.duplicate());
         Fs.writeFully(ch, b, written[0]);
         written[0] += n;
+    }
+
+    private record DisksOut(List<Manifest.DiskEntry> entries, long syncNanos) {}
+
+    /**
+     * Clones each disk image into {@code dir} as {@code disk<i>.img} (FICLONE/clonefile where the
+     * filesystem can, else a logged copy), fsyncs it and checksums the clone. The caller
+     * guarantees that no one writes the images meanwhile (the VM is paused).
+     */
+    private static DisksOut writeDisks(Path dir, List<Disk> disks, Map<String, Manifest.FileEntry> files)
+            throws IOException {
+        if (disks.size() > Manifest.MAX_DISKS) {
+            throw new IllegalArgumentException(disks.size() + " disks; a layer holds at most " + Manifest.MAX_DISKS);
+        }
+        List<Manifest.DiskEntry> entries = new ArrayList<>();
+        long sync = 0;
+        for (int i = 0; i < disks.size(); i++) {
+            Disk d = disks.get(i);
+            Path target = dir.resolve(Manifest.diskFile(i));
+            NativeClone.cloneOrCopy(d.image(), target);
+            long s0 = System.nanoTime();
+            try (FileChannel ch = FileChannel.open(target, StandardOpenOption.WRITE)) {
+                ch.force(true);
+            }
+            sync += System.nanoTime() - s0;
+            files.put(Manifest.diskFile(i), new Manifest.FileEntry(java.nio.file.Files.size(target),
+                    Checksums.crc32c(target)));
+            entries.add(new Manifest.DiskEntry(d.id(), d.readOnly()));
+        }
+        return new DisksOut(entries, sync);
     }
 
     private record StateOut(Manifest.FileEntry file, List<Manifest.StateEntry> entries, long syncNanos) {}

@@ -34,15 +34,19 @@ public final class ManifestCodec {
             .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
             .enable(SerializationFeature.INDENT_OUTPUT)
             .build();
+    /** Largest data file accepted, so that sums of sizes cannot overflow (64 PiB). */
+    public static final long MAX_FILE_BYTES = 1L << 56;
     private static final Set<String> TOP = Set.of("format", "formatVersion", "kind", "parent", "pageSize", "layout",
             "storedPages", "files", "state");
+    private static final Set<String> TOP_DISKS = Set.of("format", "formatVersion", "kind", "parent", "pageSize",
+            "layout", "storedPages", "files", "state", "disks");
 
     private ManifestCodec() {}
 
     public static byte[] encode(Manifest m) {
         ObjectNode root = JSON.createObjectNode();
         root.put("format", Manifest.FORMAT);
-        root.put("formatVersion", Manifest.FORMAT_VERSION);
+        root.put("formatVersion", m.formatVersion());
         root.put("kind", m.kind().name().toLowerCase(Locale.ROOT));
         if (m.parent() == null) {
             root.putNull("parent");
@@ -56,7 +60,7 @@ public final class ManifestCodec {
         }
         root.put("storedPages", m.storedPages());
         ObjectNode files = root.putObject("files");
-        for (String name : Manifest.fileNames(m.kind())) {
+        for (String name : m.dataFiles()) {
             Manifest.FileEntry f = m.file(name);
             files.putObject(name).put("size", f.size()).put("crc32c", Checksums.crcHex(f.crc32c()));
         }
@@ -64,6 +68,12 @@ public final class ManifestCodec {
         for (Manifest.StateEntry s : m.state()) {
             state.addObject().put("name", s.name()).put("offset", s.offset()).put("length", s.length())
                     .put("crc32c", Checksums.crcHex(s.crc32c()));
+        }
+        if (!m.disks().isEmpty()) {
+            ArrayNode disks = root.putArray("disks");
+            for (Manifest.DiskEntry d : m.disks()) {
+                disks.addObject().put("id", d.id()).put("readOnly", d.readOnly());
+            }
         }
         try {
             return JSON.writeValueAsBytes(root);
@@ -94,10 +104,11 @@ public final class ManifestCodec {
                     + Manifest.FORMAT + "')");
         }
         long version = r.longField(root, "formatVersion", "manifest");
-        if (version != Manifest.FORMAT_VERSION) {
-            throw new UnsupportedFormatVersionException(layer, version, Manifest.FORMAT_VERSION);
+        if (version != Manifest.FORMAT_VERSION && version != Manifest.FORMAT_VERSION_DISKS) {
+            throw new UnsupportedFormatVersionException(layer, version, Manifest.FORMAT_VERSION_DISKS);
         }
-        r.exactFields(root, TOP, "manifest");
+        r.exactFields(root, version == Manifest.FORMAT_VERSION ? TOP : TOP_DISKS, "manifest");
+        List<Manifest.DiskEntry> disks = version == Manifest.FORMAT_VERSION ? List.of() : disks(root.get("disks"), r);
         String kindText = r.textField(root, "kind", "manifest");
         LayerKind kind = switch (kindText) {
             case "full" -> LayerKind.FULL;
@@ -143,7 +154,10 @@ public final class ManifestCodec {
             throw r.bad("storedPages " + stored + " is outside 0.." + lay.totalPages());
         }
         JsonNode filesNode = root.get("files");
-        List<String> expected = Manifest.fileNames(kind);
+        List<String> expected = new ArrayList<>(Manifest.fileNames(kind));
+        for (int i = 0; i < disks.size(); i++) {
+            expected.add(Manifest.diskFile(i));
+        }
         r.exactFields(filesNode, new HashSet<>(expected), "field 'files'");
         Map<String, Manifest.FileEntry> files = new LinkedHashMap<>();
         for (String name : expected) {
@@ -151,8 +165,8 @@ public final class ManifestCodec {
             String what = "file entry '" + name + "'";
             r.exactFields(f, Set.of("size", "crc32c"), what);
             long size = r.longField(f, "size", what);
-            if (size < 0) {
-                throw r.bad(what + " has a negative size");
+            if (size < 0 || size > MAX_FILE_BYTES) {
+                throw r.bad(what + " has size " + size + ", outside 0.." + MAX_FILE_BYTES);
             }
             files.put(name, new Manifest.FileEntry(size, r.crcField(f, "crc32c", what)));
         }
@@ -196,7 +210,32 @@ public final class ManifestCodec {
             state.add(new Manifest.StateEntry(name, off, len, r.crcField(n, "crc32c", what)));
             prev = name;
         }
-        return new Manifest(kind, parent, (int) pageSize, layout, stored, files, state);
+        return new Manifest(kind, parent, (int) pageSize, layout, stored, files, state, disks);
+    }
+
+    /** The {@code disks} array of a version-2 manifest: 1..64 entries of {id, readOnly}. */
+    private static List<Manifest.DiskEntry> disks(JsonNode node, Reader r) {
+        if (node == null || !node.isArray()) {
+            throw r.bad("field 'disks' is not an array");
+        }
+        if (node.isEmpty() || node.size() > Manifest.MAX_DISKS) {
+            throw r.bad("field 'disks' has " + node.size() + " entries; a version-2 layer holds 1.." + Manifest.MAX_DISKS);
+        }
+        List<Manifest.DiskEntry> out = new ArrayList<>();
+        for (JsonNode n : node) {
+            String what = "disk entry " + out.size();
+            r.exactFields(n, Set.of("id", "readOnly"), what);
+            String id = r.textField(n, "id", what);
+            if (id.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > dev.ignition.device.Disk.MAX_ID_BYTES) {
+                throw r.bad(what + " has an id longer than " + dev.ignition.device.Disk.MAX_ID_BYTES + " bytes");
+            }
+            JsonNode ro = n.get("readOnly");
+            if (!ro.isBoolean()) {
+                throw r.bad(what + " field 'readOnly' is not a boolean");
+            }
+            out.add(new Manifest.DiskEntry(id, ro.booleanValue()));
+        }
+        return out;
     }
 
     private static String firstLine(String s) {

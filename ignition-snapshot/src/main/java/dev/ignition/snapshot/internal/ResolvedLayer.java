@@ -1,9 +1,12 @@
 package dev.ignition.snapshot.internal;
 
+import dev.ignition.device.Disk;
 import dev.ignition.snapshot.LayerId;
 import dev.ignition.snapshot.LayerInfo;
 import dev.ignition.snapshot.LayerKind;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -17,9 +20,14 @@ import org.jspecify.annotations.Nullable;
  */
 public record ResolvedLayer(LayerId id, Path dir, Manifest manifest, Layout layout, @Nullable PageRuns runs) {
     public LayerInfo info() {
-        return new LayerInfo(id, manifest.kind(), manifest.parent(), Manifest.FORMAT_VERSION, manifest.pageSize(),
+        List<Disk> disks = new ArrayList<>();
+        for (int i = 0; i < manifest.disks().size(); i++) {
+            Manifest.DiskEntry d = manifest.disks().get(i);
+            disks.add(new Disk(dir.resolve(Manifest.diskFile(i)), d.readOnly(), d.id()));
+        }
+        return new LayerInfo(id, manifest.kind(), manifest.parent(), manifest.formatVersion(), manifest.pageSize(),
                 manifest.layout(), manifest.storedPages(), manifest.bytesOnDisk(),
-                manifest.state().stream().map(Manifest.StateEntry::name).toList());
+                manifest.state().stream().map(Manifest.StateEntry::name).toList(), disks);
     }
 
     public boolean isFull() {

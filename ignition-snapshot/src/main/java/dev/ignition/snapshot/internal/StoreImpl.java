@@ -1,5 +1,6 @@
 package dev.ignition.snapshot.internal;
 
+import dev.ignition.device.Disk;
 import dev.ignition.internal.posix.Libc;
 import dev.ignition.memory.GuestMemory;
 import dev.ignition.snapshot.CorruptLayerException;
@@ -70,6 +71,7 @@ public final class StoreImpl implements AutoCloseable {
     private final Path layers;
     private final Path names;
     private final Path tmp;
+    private final Path work;
     private final FileChannel lockChannel;
     private final ReentrantLock jvmLock;
     private final ChainResolver resolver;
@@ -79,6 +81,7 @@ public final class StoreImpl implements AutoCloseable {
         this.layers = root.resolve("layers");
         this.names = root.resolve("names");
         this.tmp = root.resolve("tmp");
+        this.work = root.resolve("work");
         this.resolver = new ChainResolver(layers);
         this.lockChannel = FileChannel.open(root.resolve("store.lock"), StandardOpenOption.CREATE,
                 StandardOpenOption.WRITE);
@@ -95,7 +98,7 @@ public final class StoreImpl implements AutoCloseable {
                 try (DirectoryStream<Path> s = Files.newDirectoryStream(root)) {
                     for (Path p : s) {
                         String n = p.getFileName().toString();
-                        if (!Set.of("layers", "names", "tmp", "store.lock").contains(n)) {
+                        if (!Set.of("layers", "names", "tmp", "work", "store.lock").contains(n)) {
                             throw new SnapshotException("refusing to use " + root + " as a snapshot store: it is not"
                                     + " empty and has no " + MARKER + " (found '" + n + "')");
                         }
@@ -107,7 +110,7 @@ public final class StoreImpl implements AutoCloseable {
                     throw new SnapshotException("store " + root + " has an unsupported " + MARKER + ": " + text.strip());
                 }
             }
-            for (String d : List.of("layers", "names", "tmp")) {
+            for (String d : List.of("layers", "names", "tmp", "work")) {
                 Files.createDirectories(root.resolve(d));
             }
             StoreImpl s = new StoreImpl(root);
@@ -121,6 +124,7 @@ public final class StoreImpl implements AutoCloseable {
                             Fs.fsyncDir(root);
                         }
                         s.cleanTmp();
+                        WorkArea.removeStale(s.work);
                     } catch (IOException e) {
                         throw new UncheckedIOException(e);
                     }
@@ -138,6 +142,11 @@ public final class StoreImpl implements AutoCloseable {
 
     public Path root() {
         return root;
+    }
+
+    /** A new locked directory under {@code work/} for a restored VM's working disk copies. */
+    public WorkArea.Lease newWorkDir() {
+        return WorkArea.create(work);
     }
 
     private void cleanTmp() throws IOException {
@@ -263,17 +272,17 @@ public final class StoreImpl implements AutoCloseable {
 
     // ---- writing -------------------------------------------------------------------------
 
-    public WriteResult writeFull(String name, GuestMemory memory, Map<String, byte[]> state) {
+    public WriteResult writeFull(String name, GuestMemory memory, Map<String, byte[]> state, List<Disk> disks) {
         checkName(name);
         long t0 = System.nanoTime();
         return locked(() -> {
             requireAbsent(name);
-            return publish(name, t0, (w, dir) -> w.writeFull(dir, memory, state));
+            return publish(name, t0, (w, dir) -> w.writeFull(dir, memory, state, disks));
         });
     }
 
     public WriteResult writeDiff(String name, String parentName, GuestMemory memory, DirtyPages dirty,
-            Map<String, byte[]> state) {
+            Map<String, byte[]> state, List<Disk> disks) {
         checkName(name);
         checkName(parentName);
         if (name.equals(parentName)) {
@@ -296,7 +305,7 @@ public final class StoreImpl implements AutoCloseable {
             } catch (IllegalArgumentException e) {
                 throw new SnapshotConflictException("cannot write diff '" + name + "': " + e.getMessage());
             }
-            return publish(name, t0, (w, dir) -> w.writeDiff(dir, parentId, memory, layout, runs, state));
+            return publish(name, t0, (w, dir) -> w.writeDiff(dir, parentId, memory, layout, runs, state, disks));
         });
     }
 
@@ -651,6 +660,7 @@ public final class StoreImpl implements AutoCloseable {
             }
             List<ResolvedLayer> chain = resolver.resolve(readRef(name), Verification.METADATA);
             Map<String, byte[]> state = ChainResolver.readState(chain.getFirst());
+            List<Disk> disks = chain.getFirst().info().disks();
             if (mode == SquashMode.DIFF && chain.size() == 1) {
                 throw new SnapshotConflictException("snapshot '" + name + "' is a single full layer; there are no"
                         + " diffs to squash");
@@ -658,7 +668,7 @@ public final class StoreImpl implements AutoCloseable {
             Restorer.Result restored = Restorer.restore(chain);
             try (GuestMemory memory = restored.memory()) {
                 if (mode == SquashMode.FULL) {
-                    return publish(newName, t0, (w, dir) -> w.writeFull(dir, memory, state));
+                    return publish(newName, t0, (w, dir) -> w.writeFull(dir, memory, state, disks));
                 }
                 ResolvedLayer root = chain.getLast();
                 Layout layout = root.layout();
@@ -690,7 +700,7 @@ public final class StoreImpl implements AutoCloseable {
                         }
                     }
                 }
-                return publish(newName, t0, (w, dir) -> w.writeDiff(dir, root.id(), memory, layout, runs, state));
+                return publish(newName, t0, (w, dir) -> w.writeDiff(dir, root.id(), memory, layout, runs, state, disks));
             }
         });
     }

@@ -402,6 +402,16 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
             }
         }
         failIfStartFailed();
+        if (vmState != null) {
+            // Restored devices may have news the guest must see before it runs on (vsock: its
+            // transport was reset). Delivered now, with the irqchip and every LAPIC restored, and
+            // not at the guest's next notification, which may be a new connection the reset would kill.
+            for (Device d : bus.devices()) {
+                if (d instanceof VirtioMmio v) {
+                    v.deviceEvent();
+                }
+            }
+        }
         loops.forEach(VcpuLoop::release);
     }
 

@@ -448,6 +448,7 @@ public final class VirtioVsock implements VirtioDeviceModel, Vsock {
             return l;
         } finally {
             lock.unlock();
+            deviceEvent.run(); // host-side activity: a pending transport reset reaches the guest first
         }
     }
 

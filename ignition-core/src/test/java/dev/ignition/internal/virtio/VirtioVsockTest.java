@@ -394,6 +394,23 @@ class VirtioVsockTest {
     }
 
     @Test
+    void aHostListenerOnARestoredDeviceDeliversThePendingTransportResetFirst() throws Exception {
+        // A guest connecting after a restore must already have processed the reset, or the reset kills
+        // its new connection (seen in a nested linux-guest run): listening is host-side activity.
+        try (Guest g = new Guest(4, HEADER + 4096)) {
+            byte[] state = g.d.device.saveState();
+            VirtioVsock fresh = new VirtioVsock(CID);
+            VirtioDriver restored = new VirtioDriver(fresh, g.d.memory);
+            restored.device.restoreState(state);
+            assertThat(g.d.usedIdx(EVENT)).isZero();
+            try (Vsock.Listener l = fresh.listen(6000)) {
+                assertThat(g.d.usedIdx(EVENT)).as("delivered by listen(), before any guest packet").isEqualTo(1);
+                assertThat(restored.reg(VirtioMmio.INTERRUPT_STATUS)).isEqualTo(VirtioMmio.INT_USED_BUFFER);
+            }
+        }
+    }
+
+    @Test
     void closingTheDeviceEndsBlockedHostCalls() throws Exception {
         Guest g = new Guest(4, HEADER + 4096);
         Vsock.Listener l = g.vsock.listen(5000);

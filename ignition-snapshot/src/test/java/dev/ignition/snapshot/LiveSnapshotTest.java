@@ -7,6 +7,7 @@ import dev.ignition.SnapshotMismatchException;
 import dev.ignition.VirtualMachine;
 import dev.ignition.VmExit;
 import dev.ignition.VmImage;
+import dev.ignition.device.Disk;
 import dev.ignition.guest.TestGuests;
 import dev.ignition.memory.GuestMemory;
 import dev.ignition.testkit.RequiresBackend;
@@ -236,6 +237,44 @@ class LiveSnapshotTest {
                 return in.deviceStates();
             }
         };
+    }
+
+    @Test
+    void aVmsDiskGoesIntoItsSnapshotAndEachForkWritesItsOwnWorkingCopy() throws Exception {
+        byte[] content = new byte[1 << 16];
+        new java.util.Random(5).nextBytes(content);
+        Path image = java.nio.file.Files.write(dir.resolve("disk.img"), content);
+        Path storeDir = dir.resolve("store");
+        try (SnapshotStore store = SnapshotStore.open(storeDir);
+             VirtualMachine vm = VirtualMachine.builder().memoryMiB(4).guest(TestGuests.counter())
+                     .disk(Disk.of(image)).build()) {
+            vm.start();
+            vm.console().waitFor("\n10\n", T);
+            VmSnapshots.Result r = VmSnapshots.snapshot(vm, store, "d");
+            java.nio.file.Files.write(image, new byte[content.length]); // the original changes afterwards
+            Disk inLayer = r.write().layer().disks().getFirst();
+            assertThat(java.nio.file.Files.readAllBytes(inLayer.image())).isEqualTo(content);
+            List<VirtualMachine> forks = VmSnapshots.fork(store, "d", 2, b -> b);
+            try {
+                assertThat(workDirs(storeDir)).as("one working directory per fork").hasSize(2);
+                forks.forEach(VirtualMachine::start);
+                for (VirtualMachine f : forks) {
+                    f.console().waitFor("\n20\n", T);
+                }
+            } finally {
+                forks.forEach(VirtualMachine::close);
+            }
+            assertThat(workDirs(storeDir)).as("deleted when the forks closed").isEmpty();
+            assertThatThrownBy(() -> VmSnapshots.restore(store, "d", b -> b.disk(Disk.of(image))))
+                    .hasMessageContaining("brings its own 1 disk(s)");
+            assertThat(store.verify().problems()).isEmpty();
+        }
+    }
+
+    private static List<Path> workDirs(Path storeDir) throws java.io.IOException {
+        try (java.util.stream.Stream<Path> s = java.nio.file.Files.list(storeDir.resolve("work"))) {
+            return s.toList();
+        }
     }
 
     static int indexOf(byte[] hay, byte[] needle) {

@@ -4,4 +4,6 @@ module dev.ignition.testkit {
     requires transitive org.junit.jupiter.api;
 
     exports dev.ignition.testkit;
+    // The backend check, shared with the VM-per-test extension.
+    exports dev.ignition.testkit.internal to dev.ignition.junit;
 }

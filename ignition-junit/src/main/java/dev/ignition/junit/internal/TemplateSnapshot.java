@@ -1,0 +1,145 @@
+package dev.ignition.junit.internal;
+
+import dev.ignition.ConsoleTimeoutException;
+import dev.ignition.IgnitionException;
+import dev.ignition.VirtualMachine;
+import dev.ignition.VmExit;
+import dev.ignition.snapshot.SnapshotStore;
+import dev.ignition.snapshot.VmSnapshots;
+import dev.ignition.junit.VmTemplate;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Comparator;
+import java.util.Optional;
+import java.util.function.Consumer;
+import java.util.stream.Stream;
+
+/**
+ * A template VM booted once, prepared and snapshotted into a temporary store; hands out forks.
+ * Closing it closes the store and deletes its directory.
+ */
+final class TemplateSnapshot implements AutoCloseable {
+    static final String SNAPSHOT = "template";
+    /** Prefix of the temporary store directories, so leftovers can be recognised. */
+    static final String DIR_PREFIX = "ignition-vmtemplate-";
+
+    private final VmTemplate template;
+    private final Path dir;
+    private final SnapshotStore store;
+    private final String summary;
+
+    private TemplateSnapshot(VmTemplate template, Path dir, SnapshotStore store, String summary) {
+        this.template = template;
+        this.dir = dir;
+        this.store = store;
+        this.summary = summary;
+    }
+
+    /** Boots, prepares and snapshots {@code template}; {@code what} names it in error messages. */
+    static TemplateSnapshot create(VmTemplate template, String what) {
+        Path dir;
+        try {
+            dir = Files.createTempDirectory(DIR_PREFIX);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create a temporary snapshot store for " + what, e);
+        }
+        SnapshotStore store = null;
+        try {
+            store = SnapshotStore.open(dir);
+            long t0 = System.nanoTime();
+            String summary;
+            try (VirtualMachine vm = template.newBuilder().guest(template.guest()).build()) {
+                vm.start();
+                String ready = template.readyText();
+                if (ready != null) {
+                    try {
+                        vm.console().waitFor(ready, template.startupTimeout());
+                    } catch (ConsoleTimeoutException e) {
+                        throw new IgnitionException("the template VM of " + what + " was not ready: " + e.getMessage()
+                                + exitNote(vm.exit()), e);
+                    }
+                }
+                long readyAt = System.nanoTime();
+                for (Consumer<VirtualMachine> step : template.beforeSnapshot()) {
+                    step.accept(vm);
+                }
+                vm.exit().ifPresent(x -> {
+                    throw new IgnitionException("the template VM of " + what
+                            + " exited before its snapshot could be taken: " + x);
+                });
+                long preparedAt = System.nanoTime();
+                VmSnapshots.Result r = VmSnapshots.snapshot(vm, store, SNAPSHOT, VmSnapshots.Kind.FULL);
+                summary = String.format("booted%s in %.1f ms, prepared in %.1f ms, %s snapshot of %d MiB written in %.1f ms",
+                        ready != null ? " and ready" : "", (readyAt - t0) / 1e6, (preparedAt - readyAt) / 1e6,
+                        r.kind().toString().toLowerCase(java.util.Locale.ROOT), vm.memory().size() >> 20,
+                        r.writeTime().toNanos() / 1e6);
+            }
+            return new TemplateSnapshot(template, dir, store, summary);
+        } catch (RuntimeException | Error e) {
+            if (store != null) {
+                store.close();
+            }
+            deleteTree(dir);
+            throw e;
+        }
+    }
+
+    private static String exitNote(Optional<VmExit> exit) {
+        return exit.map(x -> " (the VM had exited: " + x + ")").orElse("");
+    }
+
+    /** A new VM restored from the snapshot (copy-on-write memory), started. */
+    Fork fork() {
+        long t0 = System.nanoTime();
+        VirtualMachine vm = VmSnapshots.restore(store, SNAPSHOT, b -> template.newBuilder());
+        try {
+            vm.start();
+        } catch (RuntimeException | Error e) {
+            vm.close();
+            throw e;
+        }
+        return new Fork(vm, Duration.ofNanos(System.nanoTime() - t0));
+    }
+
+    /** What creating the snapshot took, for the report. */
+    String summary() {
+        return summary;
+    }
+
+    Path directory() {
+        return dir;
+    }
+
+    @Override
+    public void close() {
+        try {
+            store.close();
+        } finally {
+            deleteTree(dir);
+        }
+    }
+
+    static void deleteTree(Path dir) {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (Stream<Path> s = Files.walk(dir)) {
+            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot delete the temporary snapshot store " + dir, e);
+        }
+    }
+
+    /** One test's VM and how long forking it took; closing it closes the VM. */
+    record Fork(VirtualMachine vm, Duration forkTime) implements AutoCloseable {
+        @Override
+        public void close() {
+            vm.close();
+        }
+    }
+}

@@ -15,14 +15,14 @@ class BackendCheckTest {
     void anAvailableBackendEnablesWhateverIsRequired() {
         ConditionEvaluationResult r = BackendCheck.decide(Availability.available("kvm", "KVM API 12"), "kvm");
         assertThat(r.isDisabled()).isFalse();
-        assertThat(r.getReason()).contains("kvm: KVM API 12");
+        assertThat(r.getReason().orElseThrow()).contains("kvm: KVM API 12");
     }
 
     @Test
     void anUnavailableBackendSkipsWithTheProbesReason() {
         ConditionEvaluationResult r = BackendCheck.decide(KVM_MISSING, null);
         assertThat(r.isDisabled()).isTrue();
-        assertThat(r.getReason()).contains("backend 'kvm' unavailable: /dev/kvm does not exist");
+        assertThat(r.getReason().orElseThrow()).contains("backend 'kvm' unavailable: /dev/kvm does not exist");
     }
 
     @Test
@@ -41,7 +41,7 @@ class BackendCheckTest {
 
     @Test
     void whenAnyBackendWouldDoAnyRequirementFails() {
-        assertThat(BackendCheck.decide(NONE, null).getReason()).contains("no backend can run VMs here");
+        assertThat(BackendCheck.decide(NONE, null).getReason().orElseThrow()).contains("no backend can run VMs here");
         assertThatThrownBy(() -> BackendCheck.decide(NONE, "kvm"))
                 .hasMessageContaining("requires a usable backend but it is unavailable: kvm: /dev/kvm does not exist");
     }

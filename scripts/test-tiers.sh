@@ -45,7 +45,7 @@ run_unit() {
 }
 
 # Modules with kvm-tagged tests, and the JUnit console launcher matching junit.version in pom.xml.
-KVM_MODULES=(ignition-kvm ignition-snapshot ignition-examples)
+KVM_MODULES=(ignition-kvm ignition-snapshot ignition-examples ignition-cli)
 JUNIT_CONSOLE=org.junit.platform:junit-platform-console-standalone:1.14.4
 
 prepare_kvm_tier() { # on the host: compiled tests, their class paths, the launcher

@@ -34,6 +34,10 @@ import org.openjdk.jmh.annotations.Warmup;
  * (build, start, wait for the ready line, fill the data, the same round trip). Each operation
  * also closes its VM. Needs KVM (or another backend); fails at setup with the probe's reason
  * elsewhere. The ratio of the two scores is the one {@code docs/benchmarks.md} reports.
+ *
+ * <pre>{@code
+ * java --enable-native-access=ALL-UNNAMED -jar ignition-bench/target/benchmarks.jar ForkBenchmark -f 1
+ * }</pre>
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)

@@ -34,7 +34,7 @@ class ExamplesTest {
         var a = Backends.availability();
         Assumptions.assumeFalse(a.available(), "a backend is available here: the kvm tests run the examples");
         for (ToIntFunction<PrintStream> example : java.util.List.<ToIntFunction<PrintStream>>of(
-                out -> SnapshotChain.run(out, null), ForkTen::run, CustomDevice::run)) {
+                HelloGuest::run, out -> SnapshotChain.run(out, null), ForkTen::run, CustomDevice::run)) {
             Run r = run(example);
             assertThat(r.status()).isEqualTo(Examples.UNAVAILABLE);
             assertThat(r.output()).isEqualTo("Cannot run a VM here: " + a.reason() + System.lineSeparator());
@@ -49,6 +49,17 @@ class ExamplesTest {
         assertThat(r.status()).isZero();
         assertThat(r.output()).startsWith("This example boots a Linux guest and runs commands in it, but not here: ")
                 .contains(why.get());
+    }
+
+    @Test
+    @Tag("kvm")
+    @RequiresBackend("kvm")
+    void helloGuestPrintsItsGreetingAndHowItExited() {
+        Run r = run(HelloGuest::run);
+        assertThat(r.status()).as(r.output()).isZero();
+        assertThat(r.output()).startsWith(TestGuests.HELLO_TEXT).contains("backend:    kvm (")
+                .containsPattern("run guest: +[0-9.]+ ms \\(start to exit, " + TestGuests.HELLO_TEXT.length() + " console bytes\\)")
+                .endsWith("exit:       GuestExit[code=0]" + System.lineSeparator());
     }
 
     @Test

@@ -58,7 +58,8 @@ class ReadmeExampleTest {
     static String apiClassPath() {
         List<String> parts = new ArrayList<>();
         parts.add(System.getProperty("java.class.path"));
-        for (Class<?> c : List.of(dev.ignition.VirtualMachine.class, org.jspecify.annotations.NullMarked.class)) {
+        for (Class<?> c : List.of(dev.ignition.VirtualMachine.class, org.jspecify.annotations.NullMarked.class,
+                dev.ignition.junit.IgnitionTest.class, Test.class, assertThat(0).getClass())) {
             try {
                 parts.add(Path.of(c.getProtectionDomain().getCodeSource().getLocation().toURI()).toString());
             } catch (java.net.URISyntaxException e) {
@@ -66,6 +67,36 @@ class ReadmeExampleTest {
             }
         }
         return String.join(java.io.File.pathSeparator, parts);
+    }
+
+    /** The README's JUnit section: its class, with the imports a reader's IDE would add. */
+    @Test
+    void readmeJunitExampleCompiles() throws IOException {
+        Path readmePath = Files.exists(Path.of("README.md")) ? Path.of("README.md") : Path.of("..", "README.md");
+        Matcher m = JAVA_BLOCK.matcher(Files.readString(readmePath));
+        String block = null;
+        while (m.find()) {
+            if (m.group(1).contains("@IgnitionTest")) {
+                block = m.group(1);
+                break;
+            }
+        }
+        assertThat(block).as("README has a ```java block with an @IgnitionTest class").isNotNull();
+        String source = String.join("\n",
+                "import static org.assertj.core.api.Assertions.assertThat;",
+                "import dev.ignition.VirtualMachine;",
+                "import dev.ignition.guest.TestGuests;",
+                "import dev.ignition.junit.IgnitionTest;",
+                "import dev.ignition.junit.VmTemplate;",
+                "import java.time.Duration;",
+                "import org.junit.jupiter.api.Tag;",
+                "import org.junit.jupiter.api.Test;", "") + block;
+        Path dir = Files.createTempDirectory("readme-junit");
+        Path src = dir.resolve("EchoTest.java");
+        Files.writeString(src, source);
+        int rc = ToolProvider.getSystemJavaCompiler().run(null, null, null, "-d", dir.toString(), "-cp", apiClassPath(),
+                src.toString());
+        assertThat(rc).as("javac exit status for\n" + source).isZero();
     }
 
     @Test

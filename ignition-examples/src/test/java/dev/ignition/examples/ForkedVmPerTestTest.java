@@ -10,10 +10,6 @@ import dev.ignition.VmState;
 import dev.ignition.guest.TestGuests;
 import dev.ignition.junit.IgnitionTest;
 import dev.ignition.junit.VmTemplate;
-import dev.ignition.snapshot.LayerKind;
-import dev.ignition.snapshot.SnapshotStore;
-import dev.ignition.snapshot.VmSnapshots;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterEach;
@@ -22,7 +18,6 @@ import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@link IgnitionTest} on real KVM: the {@code dirtier} guest is booted once, told to fill its
@@ -38,13 +33,13 @@ import org.junit.jupiter.api.io.TempDir;
 class ForkedVmPerTestTest {
     static final int PAGES = 4;
     static final int SNAPSHOT_GENERATION = 'S';
-    static final long MARKER_ADDRESS = 0x80_0000;
+    static final long MARKER_ADDRESS = 0x30_0000;
     static final long SNAPSHOT_MARKER = 0x5eed_5eedL;
     /** Generous: under full emulation a console round trip can take seconds. */
     static final Duration T = Duration.ofSeconds(60);
 
     static final VmTemplate DIRTIER = VmTemplate.boot(TestGuests.dirtier(PAGES))
-            .configure(b -> b.memoryMiB(16))
+            .configure(b -> b.memoryMiB(4))   // small: snapshots scan all of it, and CI emulates
             .backend("kvm")
             .waitingFor(TestGuests.DIRTIER_READY)
             .beforeSnapshot(vm -> {
@@ -182,22 +177,15 @@ class ForkedVmPerTestTest {
     @Test
     void t12_theForkRunsOnKvm(VirtualMachine vm) {
         assertThat(vm.backend()).isEqualTo("kvm");
-        assertThat(vm.memory().size()).isEqualTo(16L << 20);
+        assertThat(vm.memory().size()).isEqualTo(4L << 20);
         mark(vm, 0x12);
     }
 
     @Test
-    void t13_aForkCanBeSnapshottedAndRestoredAgain(VirtualMachine vm, @TempDir Path dir) {
-        rewrite(vm, 'g');
-        try (SnapshotStore store = SnapshotStore.open(dir)) {
-            VmSnapshots.Result r = VmSnapshots.snapshot(vm, store, "fork-g");
-            assertThat(r.kind()).isEqualTo(LayerKind.FULL);
-            try (VirtualMachine again = VmSnapshots.restore(store, "fork-g", b -> b)) {
-                again.start();
-                assertThat(command(again.console(), '?')).isEqualTo(sumLine('g'));
-            }
-        }
-        assertThat(command(vm.console(), '?')).isEqualTo(sumLine('g'));
+    void t13_inputQueuedAtOnceIsAnsweredInOrder(VirtualMachine vm) {
+        vm.console().write("pk");
+        assertThat(vm.console().waitFor("\n", T)).isEqualTo(sumLine('p'));
+        assertThat(vm.console().waitFor("\n", T)).isEqualTo(sumLine('k'));
         mark(vm, 0x13);
     }
 

@@ -2,6 +2,7 @@ package dev.ignition.cli;
 
 import dev.ignition.IgnitionException;
 import dev.ignition.VirtualMachine;
+import dev.ignition.device.Disk;
 import dev.ignition.guest.FreestandingGuest;
 import dev.ignition.guest.Guest;
 import dev.ignition.guest.LinuxGuest;
@@ -31,6 +32,7 @@ import picocli.CommandLine.Spec;
  * <pre>{@code
  * ./ignition vm --guest echo --track-dirty --name demo     # then type; Ctrl-A s; Ctrl-A x
  * ./ignition vm --restore demo --track-dirty                # continues where "demo" was taken
+ * ./ignition vm --kernel bzImage --initramfs initrd.cpio --disk rootfs.ext4
  * ./ignition vm store list
  * }</pre>
  */
@@ -70,6 +72,14 @@ public final class VmCommand implements Callable<Integer> {
     @Option(names = "--cmdline", paramLabel = "TEXT", description = "kernel command line (default: "
             + LinuxGuest.DEFAULT_COMMAND_LINE + ")")
     @Nullable String cmdline;
+
+    @Option(names = "--disk", paramLabel = "FILE", description = "a raw disk image the guest can write (virtio-blk:"
+            + " /dev/vda, /dev/vdb, ... in order); repeatable")
+    List<Path> disks = new ArrayList<>();
+
+    @Option(names = "--ro-disk", paramLabel = "FILE", description = "a raw disk image the guest can only read; repeatable,"
+            + " attached after the --disk ones")
+    List<Path> readOnlyDisks = new ArrayList<>();
 
     @Option(names = "--guest", paramLabel = "NAME", description = "a built-in freestanding guest instead of a kernel:"
             + " hello, counter, echo or dirtier")
@@ -127,6 +137,14 @@ public final class VmCommand implements Callable<Integer> {
         if (cmdline != null && kernel == null) {
             p.add("--cmdline needs --kernel");
         }
+        if (restore != null && !(disks.isEmpty() && readOnlyDisks.isEmpty())) {
+            p.add("--disk and --ro-disk cannot be used with --restore: a snapshot brings the disks it was taken with");
+        }
+        for (Path d : concat(disks, readOnlyDisks)) {
+            if (!Files.isRegularFile(d)) {
+                p.add("disk " + d + ": no such file");
+            }
+        }
         if (guest != null && !GUESTS.containsKey(guest)) {
             p.add("--guest " + guest + ": unknown; choose one of " + GUESTS.keySet().stream().sorted().toList());
         }
@@ -155,7 +173,17 @@ public final class VmCommand implements Callable<Integer> {
         if (backend != null) {
             b.backend(backend);
         }
+        if (!restoring) {
+            disks.forEach(d -> b.disk(Disk.of(d)));
+            readOnlyDisks.forEach(d -> b.disk(Disk.of(d).asReadOnly()));
+        }
         return b.trackDirtyPages(trackDirty).consoleOutput(System.out);
+    }
+
+    private static List<Path> concat(List<Path> a, List<Path> b) {
+        List<Path> all = new ArrayList<>(a);
+        all.addAll(b);
+        return all;
     }
 
     /** What to boot: the kernel (with initramfs and command line) or the built-in guest. */

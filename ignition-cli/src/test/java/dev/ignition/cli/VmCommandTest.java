@@ -84,6 +84,19 @@ class VmCommandTest {
     }
 
     @Test
+    void disksAreRepeatableAndMustExistAndNotComeWithARestore() throws Exception {
+        Path a = Files.writeString(dir.resolve("a.img"), "a");
+        Path b = Files.writeString(dir.resolve("b.img"), "b");
+        VmCommand c = parse("--guest", "echo", "--disk", a.toString(), "--ro-disk", b.toString(), "--disk", b.toString());
+        assertThat(c.disks).containsExactly(a, b);
+        assertThat(c.readOnlyDisks).containsExactly(b);
+        assertThat(c.problems()).isEmpty();
+        assertThat(parse("--restore", "x", "--disk", a.toString(), "--ro-disk", dir.resolve("gone.img").toString()).problems())
+                .containsExactly("--disk and --ro-disk cannot be used with --restore: a snapshot brings the disks it was taken with",
+                        "disk " + dir.resolve("gone.img") + ": no such file");
+    }
+
+    @Test
     void optionsThatNeedAKernelSaySo() {
         assertThat(parse("--guest", "echo", "--initramfs", "x", "--cmdline", "y").problems())
                 .containsExactly("--initramfs needs --kernel", "--cmdline needs --kernel");

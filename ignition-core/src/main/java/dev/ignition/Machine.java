@@ -185,9 +185,13 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
                     b.trackDirtyPages, image != null ? image.vcpuStates() : null, image != null ? image.vmState() : null,
                     disks, image);
             self[0] = m;
-            DeviceContext ctx = m.deviceContext();
+            DeviceContext ctx = m.deviceContext(false);
+            // The virtio transport pulses each new interrupt; on x86 its IOAPIC pins are
+            // edge-triggered, so it may use the backend's edge line (KVM: an irqfd). arm64's GIC
+            // SPIs are level-triggered and keep setIrqLine.
+            DeviceContext virtioCtx = arm64 ? ctx : m.deviceContext(true);
             for (Device d : bus.devices()) {
-                d.attach(ctx);
+                d.attach(d instanceof VirtioMmio ? virtioCtx : ctx);
             }
             if (image != null) {
                 restoreDevices(bus, image.deviceStates());
@@ -343,7 +347,11 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
         };
     }
 
-    private DeviceContext deviceContext() {
+    /**
+     * @param edge whether the device only pulses edge-triggered pins, so that the backend's
+     *     {@link HypervisorVm#edgeInterruptLine} (KVM: an irqfd) may serve it
+     */
+    private DeviceContext deviceContext(boolean edge) {
         return new DeviceContext() {
             @Override
             public GuestMemory memory() {
@@ -352,7 +360,13 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
 
             @Override
             public InterruptLine interruptLine(int irq) {
-                return high -> hvVm.setIrqLine(irq, high);
+                InterruptLine fallback = high -> hvVm.setIrqLine(irq, high);
+                if (!edge) {
+                    return fallback;
+                }
+                InterruptLine line = hvVm.edgeInterruptLine(irq).orElse(fallback);
+                LOG.debug("interrupt line {}: {}", irq, line == fallback ? "setIrqLine" : line);
+                return line;
             }
 
             @Override
@@ -408,6 +422,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
             // not at the guest's next notification, which may be a new connection the reset would kill.
             for (Device d : bus.devices()) {
                 if (d instanceof VirtioMmio v) {
+                    v.repulseInterrupt();
                     v.deviceEvent();
                 }
             }

@@ -1,5 +1,8 @@
 package dev.ignition.spi;
 
+import dev.ignition.device.InterruptLine;
+import java.util.Optional;
+
 /**
  * A created VM: memory registered, interrupt controller set up, no vCPU running yet.
  *
@@ -16,6 +19,20 @@ public interface HypervisorVm extends AutoCloseable {
 
     /** Drives interrupt line {@code irq} (a GSI on x86, an SPI number on arm64) high or low. */
     void setIrqLine(int irq, boolean high);
+
+    /**
+     * A faster line for an <em>edge-triggered</em> pin {@code irq} (x86 GSI), or empty if this
+     * backend has none (then use {@link #setIrqLine}). Its {@code set(true)} injects one edge
+     * (assert, then deassert) without a hypervisor call on the caller's thread (KVM: a write to an
+     * eventfd registered with {@code KVM_IRQFD}); {@code set(false)} does nothing, since the pin's
+     * level is already low again. Safe from any thread. Only for users that pulse each new
+     * interrupt (as the virtio-mmio transport does); a level-triggered pin needs {@link #setIrqLine}.
+     * The VM owns the line and releases it in {@link #close()}; asking twice for one pin returns the
+     * same line.
+     */
+    default Optional<InterruptLine> edgeInterruptLine(int irq) {
+        return Optional.empty();
+    }
 
     /**
      * Returns and clears the pages the guest wrote in memory region {@code regionIndex} since the

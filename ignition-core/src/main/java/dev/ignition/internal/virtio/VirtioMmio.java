@@ -349,6 +349,20 @@ public final class VirtioMmio implements MmioDevice {
         }
     }
 
+    /**
+     * Pulses the line again if an interrupt is outstanding (InterruptStatus non-zero); called when
+     * a restored VM starts. The edge the guest saw before the snapshot may not be in the restored
+     * interrupt controller: an irqfd's edge is injected by a kernel worker shortly after the
+     * eventfd write, so it can miss the controller's capture; and a restored pin left high by
+     * {@code KVM_IRQ_LINE} swallows the next edge. A spurious interrupt is harmless: the driver
+     * reads InterruptStatus.
+     */
+    public synchronized void repulseInterrupt() {
+        if (interruptStatus != 0) {
+            updateLine(true);
+        }
+    }
+
     private void needsReset(String why) {
         if (failure == null) {
             failure = why;

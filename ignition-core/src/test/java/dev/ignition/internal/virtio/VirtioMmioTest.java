@@ -149,6 +149,27 @@ class VirtioMmioTest {
     }
 
     @Test
+    void aRestoredOutstandingInterruptIsPulsedAgainAndAQuietDeviceStaysQuiet() {
+        try (VirtioDriver d = rng().start(1, 4)) {
+            d.submit(0, new Buf(d.alloc(8), 8, true));
+            byte[] pending = d.device.saveState();
+            d.reg(INTERRUPT_ACK, INT_USED_BUFFER);
+            byte[] quiet = d.device.saveState();
+
+            VirtioDriver restored = new VirtioDriver(new VirtioRng(), d.memory);
+            restored.device.restoreState(pending);
+            restored.device.repulseInterrupt();
+            assertThat(restored.lineLevels).as("a fresh edge for the outstanding interrupt")
+                    .containsExactly(false, true);
+
+            VirtioDriver idle = new VirtioDriver(new VirtioRng(), d.memory);
+            idle.device.restoreState(quiet);
+            idle.device.repulseInterrupt();
+            assertThat(idle.lineLevels).isEmpty();
+        }
+    }
+
+    @Test
     void corruptStateIsRejected() {
         try (VirtioDriver d = rng().start(1, 4)) {
             byte[] state = d.device.saveState();

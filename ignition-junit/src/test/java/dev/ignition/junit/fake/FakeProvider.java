@@ -11,6 +11,10 @@ import dev.ignition.spi.VcpuExit;
 import dev.ignition.spi.VmConfig;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import dev.ignition.device.InterruptLine;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
@@ -34,6 +38,12 @@ public final class FakeProvider implements HypervisorProvider {
     public static final AtomicInteger LIVE_VMS = new AtomicInteger();
     /** VMs ever created. */
     public static final AtomicInteger CREATED_VMS = new AtomicInteger();
+    /** Whether the fake offers {@link HypervisorVm#edgeInterruptLine} (like KVM's irqfd) or not (like HVF). */
+    public static volatile boolean offerEdgeLines;
+    /** Every irq a VM asked an edge line for, in order. */
+    public static final List<Integer> EDGE_LINE_REQUESTS = new CopyOnWriteArrayList<>();
+    /** Edges raised through the fake's edge lines. */
+    public static final AtomicInteger EDGES = new AtomicInteger();
 
     @Override
     public String name() {
@@ -73,6 +83,16 @@ public final class FakeProvider implements HypervisorProvider {
 
         @Override
         public void setIrqLine(int irq, boolean high) {}
+
+        @Override
+        public Optional<InterruptLine> edgeInterruptLine(int irq) {
+            EDGE_LINE_REQUESTS.add(irq);
+            return offerEdgeLines ? Optional.of(high -> {
+                if (high) {
+                    EDGES.incrementAndGet();
+                }
+            }) : Optional.empty();
+        }
 
         @Override
         public long[] fetchDirtyPages(int regionIndex) {

@@ -20,6 +20,7 @@ enum KvmIoctl {
     IRQ_LINE(0x4008AE61L),
     GET_IRQCHIP(0xC208AE62L),
     SET_IRQCHIP(0x8208AE63L),
+    IRQFD(0x4020AE76L),
     CREATE_PIT2(0x4040AE77L),
     SET_CLOCK(0x4030AE7BL),
     GET_CLOCK(0x8030AE7CL),
@@ -88,6 +89,7 @@ enum KvmIoctl {
     static final int CAP_IRQCHIP = 0;
     static final int CAP_USER_MEMORY = 3;
     static final int CAP_SET_TSS_ADDR = 4;
+    static final int CAP_IRQFD = 32;
     static final int CAP_PIT2 = 33;
     static final int CAP_IMMEDIATE_EXIT = 136;
     static final int CAP_MANUAL_DIRTY_LOG_PROTECT2 = 168;
@@ -96,4 +98,5 @@ enum KvmIoctl {
 
     static final int MEM_LOG_DIRTY_PAGES = 1;
     static final int PIT_SPEAKER_DUMMY = 1;
+    static final int IRQFD_FLAG_DEASSIGN = 1;
 }

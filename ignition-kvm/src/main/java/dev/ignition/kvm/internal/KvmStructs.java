@@ -156,6 +156,16 @@ final class KvmStructs {
     static final VarHandle IRQ_LEVEL_IRQ = vh(KVM_IRQ_LEVEL, "irq");
     static final VarHandle IRQ_LEVEL_LEVEL = vh(KVM_IRQ_LEVEL, "level");
 
+    static final GroupLayout KVM_IRQFD = structLayout(
+            JAVA_INT.withName("fd"),
+            JAVA_INT.withName("gsi"),
+            JAVA_INT.withName("flags"),
+            JAVA_INT.withName("resamplefd"),
+            sequenceLayout(16, JAVA_BYTE).withName("pad")).withName("kvm_irqfd");
+    static final VarHandle IRQFD_FD = vh(KVM_IRQFD, "fd");
+    static final VarHandle IRQFD_GSI = vh(KVM_IRQFD, "gsi");
+    static final VarHandle IRQFD_FLAGS = vh(KVM_IRQFD, "flags");
+
     static final GroupLayout KVM_PIT_CONFIG = structLayout(
             JAVA_INT.withName("flags"),
             sequenceLayout(15, JAVA_INT).withName("pad")).withName("kvm_pit_config");

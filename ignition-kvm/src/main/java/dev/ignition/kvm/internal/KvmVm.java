@@ -2,6 +2,7 @@ package dev.ignition.kvm.internal;
 
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
+import dev.ignition.device.InterruptLine;
 import dev.ignition.internal.posix.Errno;
 import dev.ignition.internal.posix.Libc;
 import dev.ignition.internal.x86.X86Layout;
@@ -13,18 +14,26 @@ import dev.ignition.spi.Vcpu;
 import dev.ignition.spi.VmConfig;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.Optional;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A KVM VM: memory slots (one per {@link MemoryRegion}), the in-kernel irqchip (PICs, IOAPIC,
- * LAPICs) and PIT, created in the order the kernel requires (irqchip and PIT before vCPUs).
+ * LAPICs) and PIT, created in the order the kernel requires (irqchip and PIT before vCPUs), and
+ * irqfds for edge-triggered lines where the kernel has {@code KVM_CAP_IRQFD}.
  */
 final class KvmVm implements HypervisorVm {
+    private static final Logger LOG = LoggerFactory.getLogger(KvmVm.class);
     private static final int CREATE_VM_ATTEMPTS = 5;
+    /** System property: {@code false} keeps every line on {@code KVM_IRQ_LINE} (for comparison). */
+    static final String IRQFD_PROPERTY = "ignition.kvm.irqfd";
 
     final KvmSystem system;
     final int vmFd;
     final GuestMemory memory;
     private final boolean trackDirty;
+    private final KvmIrqfds irqfds;
     private final Object lifecycle = new Object();
     private boolean closed;
 
@@ -45,6 +54,11 @@ final class KvmVm implements HypervisorVm {
                 KvmStructs.PIT_CONFIG_FLAGS.set(pit, 0L, KvmIoctl.PIT_SPEAKER_DUMMY);
                 Libc.ioctl(vmFd, KvmIoctl.CREATE_PIT2.request, pit, "KVM_CREATE_PIT2");
             }
+            // irqfds need the in-kernel irqchip, created above.
+            this.irqfds = new KvmIrqfds(vmFd, irqfdsWanted(System.getProperty(IRQFD_PROPERTY))
+                    && KvmIrqfds.probe(vmFd));
+            LOG.debug("KVM VM: edge-triggered (virtio) interrupts via {}", irqfds.supported()
+                    ? "irqfd (KVM_IRQFD)" : "KVM_IRQ_LINE (irqfd unavailable or disabled by -D" + IRQFD_PROPERTY + "=false)");
         } catch (RuntimeException e) {
             Libc.close(vmFd);
             throw e;
@@ -94,6 +108,16 @@ final class KvmVm implements HypervisorVm {
             KvmStructs.IRQ_LEVEL_LEVEL.set(l, 0L, high ? 1 : 0);
             Libc.ioctl(vmFd, KvmIoctl.IRQ_LINE.request, l, "KVM_IRQ_LINE");
         }
+    }
+
+    /** Whether the {@link #IRQFD_PROPERTY} value allows irqfds (anything but {@code false}). */
+    static boolean irqfdsWanted(@org.jspecify.annotations.Nullable String property) {
+        return property == null || !property.trim().equalsIgnoreCase("false");
+    }
+
+    @Override
+    public Optional<InterruptLine> edgeInterruptLine(int irq) {
+        return irqfds.line(irq);
     }
 
     @Override
@@ -169,6 +193,10 @@ final class KvmVm implements HypervisorVm {
             }
             closed = true;
         }
-        Libc.close(vmFd);
+        try {
+            irqfds.close();
+        } finally {
+            Libc.close(vmFd);
+        }
     }
 }

@@ -69,6 +69,11 @@ class KvmStructsTest {
         assertThat(KvmStructs.KVM_IRQ_LEVEL.byteSize()).isEqualTo(8);
         assertThat(KvmStructs.KVM_PIT_CONFIG.byteSize()).isEqualTo(64);
         assertThat(KvmStructs.KVM_DIRTY_LOG.byteSize()).isEqualTo(16);
+        // struct kvm_irqfd { __u32 fd, gsi, flags, resamplefd; __u8 pad[16]; }
+        assertThat(KvmStructs.KVM_IRQFD.byteSize()).isEqualTo(32);
+        assertThat(off(KvmStructs.KVM_IRQFD, "gsi")).isEqualTo(4);
+        assertThat(off(KvmStructs.KVM_IRQFD, "flags")).isEqualTo(8);
+        assertThat(off(KvmStructs.KVM_IRQFD, "resamplefd")).isEqualTo(12);
         assertThat(off(KvmStructs.KVM_DIRTY_LOG, "dirty_bitmap")).isEqualTo(8);
     }
 
@@ -96,6 +101,10 @@ class KvmStructsTest {
         assertThat(KvmIoctl.SET_MSRS.request).isEqualTo(ioc(w, 0x89, KvmStructs.KVM_MSRS.byteSize()));
         assertThat(KvmIoctl.IRQ_LINE.request).isEqualTo(ioc(w, 0x61, KvmStructs.KVM_IRQ_LEVEL.byteSize()));
         assertThat(KvmIoctl.CREATE_PIT2.request).isEqualTo(ioc(w, 0x77, KvmStructs.KVM_PIT_CONFIG.byteSize()));
+        assertThat(KvmIoctl.IRQFD.request).isEqualTo(ioc(w, 0x76, KvmStructs.KVM_IRQFD.byteSize()))
+                .isEqualTo(0x4020AE76L); // KVM_IRQFD in linux/kvm.h
+        assertThat(KvmIoctl.CAP_IRQFD).isEqualTo(32);
+        assertThat(KvmIoctl.IRQFD_FLAG_DEASSIGN).isEqualTo(1);
         assertThat(KvmIoctl.GET_DIRTY_LOG.request).isEqualTo(ioc(w, 0x42, KvmStructs.KVM_DIRTY_LOG.byteSize()));
         assertThat(KvmIoctl.SET_SIGNAL_MASK.request).isEqualTo(ioc(w, 0x8b, 4));
         assertThat(KvmIoctl.RUN.request).isEqualTo(ioc(0, 0x80, 0));

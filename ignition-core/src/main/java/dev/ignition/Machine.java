@@ -498,9 +498,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
     @Override
     public VmState state() {
         synchronized (lock) {
-            // The exit future completes just before finish() records EXITED; a caller woken by
-            // awaitExit must already see the VM as exited.
-            return state != VmState.CLOSED && exit.isDone() ? VmState.EXITED : state;
+            return state;
         }
     }
 
@@ -596,15 +594,18 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
 
     @Override
     public void finish(VmExit why) {
-        if (exit.complete(why)) {
-            synchronized (lock) {
-                if (state != VmState.CLOSED) {
-                    state = VmState.EXITED;
-                }
-                lock.notifyAll();
+        synchronized (lock) {
+            if (exit.isDone()) {
+                return;
             }
-            loops.forEach(VcpuLoop::kick);
+            // State first, then the future: whoever awaitExit wakes must already see EXITED.
+            if (state != VmState.CLOSED) {
+                state = VmState.EXITED;
+            }
+            exit.complete(why);
+            lock.notifyAll();
         }
+        loops.forEach(VcpuLoop::kick);
     }
 
     @Override

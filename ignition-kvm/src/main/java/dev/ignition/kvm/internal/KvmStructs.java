@@ -9,8 +9,10 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.GroupLayout;
 import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
 import java.lang.invoke.VarHandle;
 
 /**
@@ -205,5 +207,12 @@ final class KvmStructs {
 
     static VarHandle vh(GroupLayout layout, String field) {
         return layout.varHandle(groupElement(field));
+    }
+
+    /** A native, 8-byte aligned copy of {@code bytes} (a saved struct handed back to an ioctl). */
+    static MemorySegment nativeCopy(Arena a, byte[] bytes) {
+        MemorySegment m = a.allocate(bytes.length, 8);
+        MemorySegment.copy(bytes, 0, m, JAVA_BYTE, 0, bytes.length);
+        return m;
     }
 }

@@ -95,8 +95,7 @@ final class KvmVcpu implements Vcpu {
     private void setCpuid() {
         byte[] cpuid = vm.system.supportedCpuid;
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment buf = a.allocate(cpuid.length, 8);
-            MemorySegment.copy(cpuid, 0, buf, JAVA_BYTE, 0, cpuid.length);
+            MemorySegment buf = KvmStructs.nativeCopy(a, cpuid);
             int nent = buf.get(JAVA_INT, 0);
             long entrySize = KvmStructs.KVM_CPUID_ENTRY2.byteSize();
             for (int i = 0; i < nent; i++) {
@@ -379,9 +378,7 @@ final class KvmVcpu implements Vcpu {
     }
 
     private void set(Arena a, KvmIoctl op, byte[] value) {
-        MemorySegment buf = a.allocate(value.length, 8);
-        MemorySegment.copy(value, 0, buf, JAVA_BYTE, 0, value.length);
-        Libc.ioctl(fd, op.request, buf, op.kernelName() + " (vCPU " + index + ")");
+        Libc.ioctl(fd, op.request, KvmStructs.nativeCopy(a, value), op.kernelName() + " (vCPU " + index + ")");
     }
 
     @Override

@@ -167,23 +167,18 @@ final class KvmVm implements HypervisorVm {
     public void restoreState(byte[] state) {
         StateBlob s = StateBlob.decode(StateBlob.Kind.VM, state);
         try (Arena a = Arena.ofConfined()) {
-            Libc.ioctl(vmFd, KvmIoctl.SET_PIT2.request, copy(a, s.get("pit2", PIT_STATE2_SIZE)), "KVM_SET_PIT2");
-            Libc.ioctl(vmFd, KvmIoctl.SET_CLOCK.request, copy(a, s.get("clock", CLOCK_DATA_SIZE)), "KVM_SET_CLOCK");
+            Libc.ioctl(vmFd, KvmIoctl.SET_PIT2.request, KvmStructs.nativeCopy(a, s.get("pit2", PIT_STATE2_SIZE)), "KVM_SET_PIT2");
+            Libc.ioctl(vmFd, KvmIoctl.SET_CLOCK.request, KvmStructs.nativeCopy(a, s.get("clock", CLOCK_DATA_SIZE)), "KVM_SET_CLOCK");
             for (int chip = 0; chip < 3; chip++) {
                 byte[] c = s.get("irqchip" + chip, IRQCHIP_SIZE);
                 if (java.nio.ByteBuffer.wrap(c).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt(0) != chip) {
                     throw new dev.ignition.IgnitionException("KVM VM state: irqchip record " + chip + " is corrupt");
                 }
-                Libc.ioctl(vmFd, KvmIoctl.SET_IRQCHIP.request, copy(a, c), "KVM_SET_IRQCHIP " + chip);
+                Libc.ioctl(vmFd, KvmIoctl.SET_IRQCHIP.request, KvmStructs.nativeCopy(a, c), "KVM_SET_IRQCHIP " + chip);
             }
         }
     }
 
-    private static MemorySegment copy(Arena a, byte[] bytes) {
-        MemorySegment m = a.allocate(bytes.length, 8);
-        MemorySegment.copy(bytes, 0, m, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, bytes.length);
-        return m;
-    }
 
     @Override
     public void close() {

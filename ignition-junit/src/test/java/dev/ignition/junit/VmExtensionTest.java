@@ -223,6 +223,14 @@ class VmExtensionTest {
     }
 
     @IgnitionTest
+    static class KvmNotOnTheClassPath {
+        static final VmTemplate VM = VmTemplate.boot(TestGuests.echo()).backend("kvm");
+
+        @Test
+        void t() {}
+    }
+
+    @IgnitionTest
     static class BeforeAllWantsVm {
         static final VmTemplate VM = echo();
 
@@ -348,6 +356,19 @@ class VmExtensionTest {
         List<Event> skipped = r.containerEvents().skipped().list();
         assertThat(skipped).singleElement().extracting(e -> e.getRequiredPayload(String.class)).asString()
                 .isEqualTo("backend 'fake' unavailable: no fake hypervisor today");
+        assertThat(FakeProvider.CREATED_VMS.get()).isEqualTo(created);
+    }
+
+    @Test
+    void aBackendMissingFromTheClassPathFailsTheClassWithTheArtifactToAdd() {
+        int created = FakeProvider.CREATED_VMS.get();
+        EngineExecutionResults r = run(KvmNotOnTheClassPath.class);
+
+        r.containerEvents().assertStatistics(s -> s.skipped(0));
+        assertThat(containerFailure(r))
+                .hasRootCauseInstanceOf(org.junit.jupiter.api.extension.ExtensionConfigurationException.class)
+                .hasMessageContaining("Backend 'kvm' is not on the test class path (found: fake).")
+                .hasMessageContaining("dev.ignition:ignition-kvm");
         assertThat(FakeProvider.CREATED_VMS.get()).isEqualTo(created);
     }
 

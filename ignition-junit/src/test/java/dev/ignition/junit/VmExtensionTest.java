@@ -307,6 +307,27 @@ class VmExtensionTest {
     }
 
     @Test
+    void theTemplatesAndTheForksTimesArePrintedOncePerClass() {
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream out = System.out;
+        System.setOut(new java.io.PrintStream(captured, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            run(Forks.class).testEvents().assertStatistics(s -> s.succeeded(4));
+            run(NoVmWanted.class).testEvents().assertStatistics(s -> s.succeeded(1));
+        } finally {
+            System.setOut(out);
+        }
+        List<String> lines = captured.toString(java.nio.charset.StandardCharsets.UTF_8).lines()
+                .filter(l -> l.startsWith("[ignition] ")).toList();
+        assertThat(lines).hasSize(4);
+        assertThat(lines.get(0)).matches("\\[ignition] Forks\\.VM: template booted and ready in [0-9.]+ ms, prepared in"
+                + " [0-9.]+ ms, full snapshot of 8 MiB written in [0-9.]+ ms");
+        assertThat(lines.get(1)).matches("\\[ignition] Forks\\.VM: 4 forks in [0-9.]+ ms median \\([0-9.]+ to [0-9.]+ ms\\)");
+        assertThat(lines.get(2)).startsWith("[ignition] NoVmWanted.VM: template booted and ready in");
+        assertThat(lines.get(3)).isEqualTo("[ignition] NoVmWanted.VM: no forks (no test took a VM)");
+    }
+
+    @Test
     void aTestThatTakesNoVmGetsNoFork() {
         int created = FakeProvider.CREATED_VMS.get();
         run(NoVmWanted.class).testEvents().assertStatistics(s -> s.succeeded(1));

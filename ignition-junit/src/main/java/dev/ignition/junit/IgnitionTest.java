@@ -42,9 +42,11 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * }
  * }</pre>
  *
- * <p>Each fork's time (restore and start) is published as the report entry {@code ignition.fork},
- * the template's boot and snapshot times as {@code ignition.template}; a failed test gets the tail
- * of its VM's console as {@code ignition.console}.
+ * <p>The template's boot and snapshot times, and when the class is done its forks' times, are
+ * printed to standard output (Surefire shows them and keeps them in its XML report) as lines
+ * starting with {@code [ignition]}. They are also published as the report entries
+ * {@code ignition.template} and {@code ignition.fork} (restore and start, per test); a failed test
+ * gets the tail of its VM's console as {@code ignition.console}.
  */
 @Target(ElementType.TYPE)
 @Retention(RetentionPolicy.RUNTIME)

@@ -231,6 +231,51 @@ class VmExtensionTest {
     }
 
     @IgnitionTest
+    static class ReadyByPattern {
+        static final VmTemplate VM = VmTemplate.boot(TestGuests.echo()).backend(FakeProvider.NAME)
+                .configure(b -> b.memoryMiB(8)).waitingFor(java.util.regex.Pattern.compile("echo r[a-z]+y\\n"));
+
+        @Test
+        void t(VirtualMachine vm) {
+            assertThat(vm.memory().readLong(FakeProvider.ECHO_COUNT)).isZero();
+        }
+    }
+
+    @IgnitionTest
+    static class ReadyByCondition {
+        static final VmTemplate VM = VmTemplate.boot(TestGuests.echo()).backend(FakeProvider.NAME)
+                .configure(b -> b.memoryMiB(8))
+                .waitingFor(WaitStrategy.until("the guest has echoed a byte", vm -> {
+                    vm.console().write("z");
+                    return vm.memory().readLong(FakeProvider.ECHO_COUNT) > 0;
+                }));
+
+        @Test
+        void t(VirtualMachine vm) {
+            assertThat(vm.memory().readLong(FakeProvider.ECHO_COUNT)).isPositive();
+        }
+    }
+
+    @IgnitionTest
+    static class NeverReadyByPattern {
+        static final VmTemplate VM = VmTemplate.boot(TestGuests.echo()).backend(FakeProvider.NAME)
+                .configure(b -> b.memoryMiB(8)).waitingFor(java.util.regex.Pattern.compile("login: ?$"))
+                .startupTimeout(Duration.ofMillis(300));
+
+        @Test
+        void t() {}
+    }
+
+    @IgnitionTest
+    static class ReadyByVsockWithoutVsock {
+        static final VmTemplate VM = VmTemplate.boot(TestGuests.echo()).backend(FakeProvider.NAME)
+                .configure(b -> b.memoryMiB(8)).waitingFor(WaitStrategy.vsockPort(5000));
+
+        @Test
+        void t() {}
+    }
+
+    @IgnitionTest
     static class BeforeAllWantsVm {
         static final VmTemplate VM = echo();
 
@@ -412,6 +457,27 @@ class VmExtensionTest {
         assertThat(t).hasMessageContaining("the template VM of NeverReady.VM was not ready")
                 .hasMessageContaining("'never printed' did not appear")
                 .hasMessageContaining("echo ready");
+    }
+
+    @Test
+    void templatesWaitForAConsoleMatchOrACondition() {
+        run(ReadyByPattern.class).testEvents().assertStatistics(s -> s.started(1).succeeded(1));
+        run(ReadyByCondition.class).testEvents().assertStatistics(s -> s.started(1).succeeded(1));
+    }
+
+    @Test
+    void aTemplateWhosePatternNeverMatchesFailsWithItsConsoleOutput() {
+        assertThat(containerFailure(run(NeverReadyByPattern.class)))
+                .hasMessageContaining("the template VM of NeverReadyByPattern.VM was not ready")
+                .hasMessageContaining("nothing matching /login: ?$/ appeared")
+                .hasMessageContaining("echo ready");
+    }
+
+    @Test
+    void aTemplateWaitingForVsockWithoutADeviceSaysHowToAddOne() {
+        assertThat(containerFailure(run(ReadyByVsockWithoutVsock.class)))
+                .hasMessageContaining("the template VM of ReadyByVsockWithoutVsock.VM was not ready: cannot wait for vsock"
+                        + " port 5000: the VM has no vsock device; add one with configure(b -> b.vsock(3))");
     }
 
     @Test

@@ -1,12 +1,12 @@
 package dev.ignition.junit.internal;
 
-import dev.ignition.ConsoleTimeoutException;
 import dev.ignition.IgnitionException;
 import dev.ignition.VirtualMachine;
 import dev.ignition.VmExit;
 import dev.ignition.snapshot.SnapshotStore;
 import dev.ignition.snapshot.VmSnapshots;
 import dev.ignition.junit.VmTemplate;
+import dev.ignition.junit.WaitStrategy;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -61,11 +61,11 @@ final class TemplateSnapshot implements AutoCloseable {
             String summary;
             try (VirtualMachine vm = template.newBuilder().guest(template.guest()).build()) {
                 vm.start();
-                String ready = template.readyText();
+                WaitStrategy ready = template.ready();
                 if (ready != null) {
                     try {
-                        vm.console().waitFor(ready, template.startupTimeout());
-                    } catch (ConsoleTimeoutException e) {
+                        ready.await(vm, template.startupTimeout());
+                    } catch (IgnitionException e) {
                         throw new IgnitionException("the template VM of " + what + " was not ready: " + e.getMessage()
                                 + exitNote(vm.exit()), e);
                     }

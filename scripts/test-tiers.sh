@@ -45,6 +45,8 @@ run_unit() {
   local counts; counts=$(summarize "$log" unit)
   echo "$counts"
   [[ $counts == *" 0 failed,"* ]] || rc=1
+  # The README's Maven snippet in a project of its own, against the installed artifacts.
+  "$ROOT/scripts/outside-project-test.sh" || rc=1
   return $rc
 }
 

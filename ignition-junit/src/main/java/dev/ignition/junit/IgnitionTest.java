@@ -42,9 +42,9 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * }
  * }</pre>
  *
- * <p>The template's boot and snapshot times, and when the class is done its forks' times, are
- * printed to standard output (Surefire shows them and keeps them in its XML report) as lines
- * starting with {@code [ignition]}. They are also published as the report entries
+ * <p>The template's boot and snapshot times, each fork's time, and when the class is done a
+ * summary of the forks are printed to standard output as lines starting with {@code [ignition]}
+ * (Surefire shows them, and keeps all but the summary in its XML report). They are also published as the report entries
  * {@code ignition.template} and {@code ignition.fork} (restore and start, per test); a failed test
  * gets the tail of its VM's console as {@code ignition.console}.
  */

@@ -85,9 +85,11 @@ public final class VmExtension implements ExecutionCondition, BeforeAllCallback,
     /** The test's fork, created on first use and closed with the test's store. */
     private static TemplateSnapshot.Fork fork(ExtensionContext context) {
         return context.getStore(NS).getOrComputeIfAbsent(forkKey(context), k -> {
-            TemplateSnapshot.Fork f = snapshot(context).fork();
-            context.publishReportEntry("ignition.fork",
-                    String.format(Locale.ROOT, "forked in %.2f ms", f.forkTime().toNanos() / 1e6));
+            TemplateSnapshot snapshot = snapshot(context);
+            TemplateSnapshot.Fork f = snapshot.fork();
+            String ms = String.format(Locale.ROOT, "%.2f ms", f.forkTime().toNanos() / 1e6);
+            context.publishReportEntry("ignition.fork", "forked in " + ms);
+            timings(snapshot.name() + ": forked for " + context.getDisplayName() + " in " + ms);
             return f;
         }, TemplateSnapshot.Fork.class);
     }
@@ -115,8 +117,9 @@ public final class VmExtension implements ExecutionCondition, BeforeAllCallback,
 
     /**
      * Prints one line of timings. Report entries reach only listeners that show them (Surefire
-     * does not), so the template's and the forks' times also go to standard output, which
-     * Surefire shows on the console and keeps in its XML report: two lines per template.
+     * does not), so the template's and each fork's time also go to standard output, which
+     * Surefire shows on the console and keeps in its XML report with the test that printed it;
+     * the forks' summary, printed when the class is done, reaches the console only.
      */
     private static void timings(String line) {
         System.out.println("[ignition] " + line);

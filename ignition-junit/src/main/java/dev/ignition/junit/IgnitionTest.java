@@ -44,9 +44,10 @@ import org.junit.jupiter.api.extension.ExtendWith;
  *
  * <p>The template's boot and snapshot times, each fork's time, and when the class is done a
  * summary of the forks are printed to standard output as lines starting with {@code [ignition]}
- * (Surefire shows them, and keeps all but the summary in its XML report). They are also published as the report entries
- * {@code ignition.template} and {@code ignition.fork} (restore and start, per test); a failed test
- * gets the tail of its VM's console as {@code ignition.console}.
+ * (Surefire shows them, and keeps all but the summary in its XML report). They are also
+ * published as the report entries {@code ignition.template} and {@code ignition.fork} (restore
+ * and start, per test); a failed test gets the tail of its VM's console as
+ * {@code ignition.console}.
  */
 @Target(ElementType.TYPE)
 @Retention(RetentionPolicy.RUNTIME)

@@ -45,7 +45,7 @@ import org.jspecify.annotations.Nullable;
 public record VmTemplate(Guest guest, UnaryOperator<VirtualMachine.Builder> machine, @Nullable String backend,
         @Nullable WaitStrategy ready, Duration startupTimeout, List<Consumer<VirtualMachine>> beforeSnapshot) {
 
-    /** How long a template waits for its ready text unless told otherwise. */
+    /** How long a template waits to be ready unless told otherwise. */
     public static final Duration DEFAULT_STARTUP_TIMEOUT = Duration.ofMinutes(2);
 
     public VmTemplate {

@@ -160,7 +160,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
             }
             // A restored vCPU's registers come from its state; the boot state is only a placeholder.
             BootState boot = image != null
-                    ? (arm64 ? new BootState.Arm64(0, 0) : new BootState.X86LongMode(0, 0, 0, 0, 0, 0))
+                    ? (arm64 ? new BootState.Arm64(0, 0) : new BootState.X86LongMode(0, 0, 0, 0, 0, 0, 0))
                     : arm64 ? loadArm64(java.util.Objects.requireNonNull(guest), memory, b.vcpus, virtio.size())
                     : load(java.util.Objects.requireNonNull(guest), memory, b.vcpus, virtio);
             hvVm = provider.createVm(new VmConfig(memory, b.vcpus, b.trackDirtyPages));
@@ -338,7 +338,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
                             + " above 1 MiB; the VM has " + (memory.size() >> 10) + " KiB"));
                 }
                 memory.write(g.loadAddress(), g.code());
-                yield LongModeSetup.write(memory, g.entryAddress(), 0);
+                yield LongModeSetup.write(memory, g.entryAddress(), 0, LongModeSetup.Privilege.USER);
             }
             case LinuxGuest g -> LinuxLoader.load(memory, vcpus, g.kernel(), g.initramfs(),
                     LinuxLoader.withVirtioDevices(g.commandLine(), virtio.stream()

@@ -102,6 +102,11 @@ final class KvmShells {
         }
     }
 
+    /** How many shells are ready now. */
+    synchronized int readyCount() {
+        return ready.size();
+    }
+
     /** Starts the worker on first use; called with the monitor held. */
     private void wake() {
         if (target == 0) {

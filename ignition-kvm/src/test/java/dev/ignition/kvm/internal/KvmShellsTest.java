@@ -32,6 +32,19 @@ class KvmShellsTest {
         }
     }
 
+    /** How many KVM VM descriptors this process holds. */
+    private static long vmFds() throws IOException {
+        try (java.util.stream.Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
+            return fds.filter(f -> {
+                try {
+                    return Files.readSymbolicLink(f).toString().contains("kvm-vm");
+                } catch (IOException e) {
+                    return false; // closed meanwhile
+                }
+            }).count();
+        }
+    }
+
     /** Whether {@code fd} is open in this process. */
     private static boolean open(int fd) {
         return Files.exists(Path.of("/proc/self/fd/" + fd));
@@ -52,12 +65,12 @@ class KvmShellsTest {
             assertThat(open(first.vmFd()) && open(second.vmFd())).isTrue();
             // A shell has its irqchip: creating it again fails (EEXIST).
             assertThat(Libc.ioctlRaw(second.vmFd(), KvmIoctl.CREATE_IRQCHIP.request, 0)).isNegative();
+            assertThat(shells.awaitIdle(Duration.ofSeconds(30))).isTrue();
+            long vms = vmFds(); // the process-wide pool is idle and no other VM lives
             shells.retire(first.vmFd());
             shells.retire(second.vmFd());
             assertThat(shells.awaitIdle(Duration.ofSeconds(30))).isTrue();
-            // Descriptors are per process: check these two by number (the process-wide pool is idle).
-            assertThat(isVm(first.vmFd())).isFalse();
-            assertThat(isVm(second.vmFd())).isFalse();
+            assertThat(vmFds()).isEqualTo(vms - 2);
             assertThat(shells.readyCount()).isEqualTo(3);
         } finally {
             Libc.close(kvmFd);

@@ -57,6 +57,8 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
     private final Object lock = new Object();
     private VmState state = VmState.CREATED;
     private boolean paused;
+    /** The vCPUs exist and hold their state (prepareStart or start ran). */
+    private boolean prepared;
     private int parked;
     private volatile long startNanos;
     private final boolean tracksDirty;
@@ -378,6 +380,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
 
     @Override
     public void start() {
+        boolean prepare;
         synchronized (lock) {
             if (state != VmState.CREATED) {
                 if (state == VmState.CLOSED) {
@@ -386,10 +389,39 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
                 return;
             }
             startNanos = System.nanoTime();
+            prepare = !prepared;
+            prepared = true;
+            state = VmState.RUNNING;
+        }
+        if (prepare) {
+            prepareVcpus();
+        }
+        loops.forEach(VcpuLoop::release);
+    }
+
+    @Override
+    public void prepareStart() {
+        synchronized (lock) {
+            if (state != VmState.CREATED) {
+                throw new IllegalVmStateException("prepare the start of", state);
+            }
+            if (prepared) {
+                return;
+            }
+            prepared = true;
+        }
+        prepareVcpus();
+    }
+
+    /**
+     * Everything start() does before the guest may run: the vCPU threads and their vCPUs, then the
+     * VM-wide and each vCPU's restored state. The threads then wait at their run gate.
+     */
+    private void prepareVcpus() {
+        synchronized (lock) {
             for (int i = 0; i < vcpuCount; i++) {
                 loops.add(new VcpuLoop(i, hvVm, boot, bus, this, vcpuStates != null ? vcpuStates.get(i) : null));
             }
-            state = VmState.RUNNING;
         }
         for (VcpuLoop l : loops) {
             l.start();
@@ -427,7 +459,6 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
                 }
             }
         }
-        loops.forEach(VcpuLoop::release);
     }
 
     /** How long start() waits for one vCPU to be created or restored before giving up. */
@@ -556,6 +587,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
             }
         }
         finish(new VmExit.Stopped());
+        loops.forEach(VcpuLoop::release); // prepared but never started: the threads wait at their gates
         for (VcpuLoop l : loops) {
             if (!l.join(THREAD_JOIN_TIMEOUT)) {
                 LOG.error("vCPU thread {} did not stop within {}; leaking it", l.index(), THREAD_JOIN_TIMEOUT);

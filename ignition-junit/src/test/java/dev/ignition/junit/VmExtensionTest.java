@@ -334,10 +334,36 @@ class VmExtensionTest {
         return failed.getFirst().getRequiredPayload(TestExecutionResult.class).getThrowable().orElseThrow();
     }
 
+    /** Runs {@code sample} with forks made when asked (no pool), so that VM counts are exact. */
+    static EngineExecutionResults runWithoutPool(Class<?> sample) {
+        String before = System.getProperty("ignition.junit.forkPool");
+        System.setProperty("ignition.junit.forkPool", "0");
+        try {
+            return run(sample);
+        } finally {
+            if (before == null) {
+                System.clearProperty("ignition.junit.forkPool");
+            } else {
+                System.setProperty("ignition.junit.forkPool", before);
+            }
+        }
+    }
+
+    @Test
+    void forksComeFromAPoolMadeAheadAndTheRestAreClosedWithTheClass() {
+        int created = FakeProvider.CREATED_VMS.get();
+        EngineExecutionResults r = run(Forks.class); // the default pool of 2
+        r.testEvents().assertStatistics(s -> s.started(4).succeeded(4).failed(0));
+        assertThat(new java.util.HashSet<>(SEEN)).hasSize(3);
+        assertThat(WRITTEN).containsExactly(0xaL, 0xbL, 0xcL);
+        // The template, the 4 forks the tests took, and up to 2 made ahead but never taken.
+        assertThat(FakeProvider.CREATED_VMS.get() - created).isBetween(1 + 4, 1 + 4 + 2);
+    }
+
     @Test
     void everyTestGetsItsOwnForkOfTheSnapshotAndSeesNoOtherTestsChanges() {
         int created = FakeProvider.CREATED_VMS.get();
-        EngineExecutionResults r = run(Forks.class);
+        EngineExecutionResults r = runWithoutPool(Forks.class);
 
         r.testEvents().assertStatistics(s -> s.started(4).succeeded(4).failed(0));
         assertThat(SEEN).hasSize(3);
@@ -407,7 +433,7 @@ class VmExtensionTest {
     @Test
     void nestedClassesForkFromTheEnclosingClassesSnapshot() {
         int created = FakeProvider.CREATED_VMS.get();
-        EngineExecutionResults r = run(Outer.class);
+        EngineExecutionResults r = runWithoutPool(Outer.class);
 
         r.testEvents().assertStatistics(s -> s.started(2).succeeded(2).failed(0));
         assertThat(FakeProvider.CREATED_VMS.get() - created).as("one template, two forks").isEqualTo(3);

@@ -3,6 +3,7 @@ package dev.ignition.junit.internal;
 import dev.ignition.IgnitionException;
 import dev.ignition.VirtualMachine;
 import dev.ignition.VmExit;
+import dev.ignition.snapshot.ForkPool;
 import dev.ignition.snapshot.SnapshotStore;
 import dev.ignition.snapshot.VmSnapshots;
 import dev.ignition.junit.VmTemplate;
@@ -22,11 +23,15 @@ import java.util.function.Consumer;
 import java.util.stream.Stream;
 
 /**
- * A template VM booted once, prepared and snapshotted into a temporary store; hands out forks.
- * Closing it closes the store and deletes its directory.
+ * A template VM booted once, prepared and snapshotted into a temporary store; hands out forks,
+ * made ahead from the first fork on by a {@link ForkPool} of {@value #POOL_PROPERTY} forks
+ * (default 2; 0 makes each fork when a test asks for it). Closing it closes the pool and the store and deletes its directory.
  */
 final class TemplateSnapshot implements AutoCloseable {
     static final String SNAPSHOT = "template";
+    /** System property: how many forks to keep ready per template. */
+    static final String POOL_PROPERTY = "ignition.junit.forkPool";
+    private static final int DEFAULT_POOL = 2;
     /** Prefix of the temporary store directories, so leftovers can be recognised. */
     static final String DIR_PREFIX = "ignition-vmtemplate-";
 
@@ -35,6 +40,10 @@ final class TemplateSnapshot implements AutoCloseable {
     private final Path dir;
     private final SnapshotStore store;
     private final String summary;
+    private final int poolSize;
+    /** Opened at the first fork, so a class whose tests take no VM makes no fork at all. */
+    private @org.jspecify.annotations.Nullable ForkPool pool;
+    private boolean closed;
     /** Every fork's time in nanoseconds, for the summary printed when the class is done. */
     private final List<Long> forkNanos = Collections.synchronizedList(new ArrayList<>());
 
@@ -44,6 +53,20 @@ final class TemplateSnapshot implements AutoCloseable {
         this.dir = dir;
         this.store = store;
         this.summary = summary;
+        this.poolSize = poolSize(System.getProperty(POOL_PROPERTY));
+    }
+
+    /** The pool size from {@link #POOL_PROPERTY}: 0 to 64, else the default. */
+    static int poolSize(@org.jspecify.annotations.Nullable String property) {
+        if (property == null) {
+            return DEFAULT_POOL;
+        }
+        try {
+            int n = Integer.parseInt(property.trim());
+            return n >= 0 && n <= 64 ? n : DEFAULT_POOL;
+        } catch (NumberFormatException e) {
+            return DEFAULT_POOL;
+        }
     }
 
     /** Boots, prepares and snapshots {@code template}; {@code what} names it in error messages. */
@@ -102,7 +125,8 @@ final class TemplateSnapshot implements AutoCloseable {
     /** A new VM restored from the snapshot (copy-on-write memory), started. */
     Fork fork() {
         long t0 = System.nanoTime();
-        VirtualMachine vm = VmSnapshots.restore(store, SNAPSHOT, b -> template.newBuilder());
+        ForkPool p = pool();
+        VirtualMachine vm = p != null ? p.take() : VmSnapshots.restore(store, SNAPSHOT, b -> template.newBuilder());
         try {
             vm.start();
         } catch (RuntimeException | Error e) {
@@ -112,6 +136,13 @@ final class TemplateSnapshot implements AutoCloseable {
         long nanos = System.nanoTime() - t0;
         forkNanos.add(nanos);
         return new Fork(vm, Duration.ofNanos(nanos));
+    }
+
+    private synchronized @org.jspecify.annotations.Nullable ForkPool pool() {
+        if (pool == null && poolSize > 0 && !closed) {
+            pool = ForkPool.open(store, SNAPSHOT, poolSize, b -> template.newBuilder());
+        }
+        return pool;
     }
 
     /** What creating the snapshot took, for the report. */
@@ -146,10 +177,21 @@ final class TemplateSnapshot implements AutoCloseable {
 
     @Override
     public void close() {
+        ForkPool p;
+        synchronized (this) {
+            closed = true;
+            p = pool;
+        }
         try {
-            store.close();
+            if (p != null) {
+                p.close();
+            }
         } finally {
-            deleteTree(dir);
+            try {
+                store.close();
+            } finally {
+                deleteTree(dir);
+            }
         }
     }
 

@@ -54,12 +54,14 @@ run_unit() {
 KVM_MODULES=(ignition-kvm ignition-snapshot ignition-examples ignition-cli)
 JUNIT_CONSOLE=org.junit.platform:junit-platform-console-standalone:1.14.4
 
-prepare_kvm_tier() { # on the host: compiled tests, their class paths, the launcher
-  "${MVN[@]}" -q -o dependency:copy -Dartifact=$JUNIT_CONSOLE -DoutputDirectory="$ROOT/target/junit-console" \
-    -Dmdep.stripVersion=true -N >/dev/null
+prepare_kvm_tier() { # on the host: compiled tests, their class paths, the launcher (downloaded on a fresh machine)
+  "${MVN[@]}" -q dependency:copy -Dartifact=$JUNIT_CONSOLE -DoutputDirectory="$ROOT/target/junit-console" \
+    -Dmdep.stripVersion=true -N >/dev/null \
+    || { echo "test-tiers: could not fetch the JUnit console launcher $JUNIT_CONSOLE" >&2; return 1; }
   local modules; modules=$(IFS=,; echo "${KVM_MODULES[*]}")
-  "${MVN[@]}" -q -o test-compile dependency:build-classpath -Dmdep.outputFile=target/test.classpath \
-    -Dmdep.includeScope=test -pl "$modules" -am >/dev/null
+  "${MVN[@]}" -q test-compile dependency:build-classpath -Dmdep.outputFile=target/test.classpath \
+    -Dmdep.includeScope=test -pl "$modules" -am >/dev/null \
+    || { echo "test-tiers: compiling the tests of ${KVM_MODULES[*]} failed" >&2; return 1; }
 }
 
 # Runs the TAG-tagged tests inside the nested-KVM runner, one emulated machine per module. The
@@ -105,7 +107,7 @@ run_nested() { # $1 = runner, $2 = tag, $3 = log
 run_kvm_nested() {
   local runner=$1
   echo "== kvm tier inside $runner (this host's /dev/kvm is not usable)" >&2
-  prepare_kvm_tier
+  prepare_kvm_tier || return 1
   run_nested "$runner" kvm "$LOG_DIR/kvm-nested.log"
 }
 
@@ -122,7 +124,7 @@ run_linux_guest() {
   echo "== linux-guest tier: building the default guest (cached)" >&2
   local deps=(); [ "$(id -u)" = 0 ] && deps=(--install-deps)   # root (CI) installs what the build needs
   "$ROOT/guests/x86_64/build.sh" "${deps[@]}" >&2 || return 1
-  prepare_kvm_tier
+  prepare_kvm_tier || return 1
   if host_runs_linux; then
     IGNITION_REQUIRE_BACKENDS=kvm "$ROOT/scripts/vm-tier.sh" linux-guest "${KVM_MODULES[@]}" 2>&1 | tee "$log" || rc=1
   elif runner=$(nested_runner); then

@@ -20,8 +20,9 @@ import java.util.Locale;
 /**
  * Reproduces the seed's tables (diff-snapshot-benchmarks) with the freestanding dirtier guest:
  * dirty-tracking tax on guest writes, snapshot write time Full vs Diff, restore time by chain
- * depth, and disk footprint. Prints Markdown; each figure is the median of the runs with
- * (min-max). Run with {@code ./ignition harness [--runs N] [--memory-mib M]}.
+ * depth, and disk footprint; then Ignition against floors measured in the same run (section 5)
+ * and forks from a warm pool (section 6). Prints Markdown; each figure is the median of the runs
+ * with (min-max). Run with {@code ./ignition harness [--runs N] [--memory-mib M] [--sections 1,2,…]}.
  */
 public final class SeedHarness {
     private static final Duration T = Duration.ofMinutes(5);
@@ -40,18 +41,28 @@ public final class SeedHarness {
         this.work = work;
     }
 
-    public static void main(String[] args) throws IOException {
+    public static void main(String[] args) throws IOException, InterruptedException {
         int runs = 5;
         long mem = 512;
+        java.util.Set<Integer> sections = new java.util.TreeSet<>(List.of(1, 2, 3, 4, 5, 6));
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--runs" -> runs = Integer.parseInt(args[++i]);
                 case "--memory-mib" -> mem = Long.parseLong(args[++i]);
+                case "--sections" -> {
+                    sections.clear();
+                    for (String n : args[++i].split(",")) {
+                        sections.add(Integer.parseInt(n.trim()));
+                    }
+                }
                 default -> {
-                    System.err.println("usage: SeedHarness [--runs N] [--memory-mib M]");
+                    System.err.println("usage: SeedHarness [--runs N] [--memory-mib M] [--sections 1,2,...]");
                     System.exit(2);
                 }
             }
+        }
+        if (sections.contains(4)) {
+            sections.add(3); // the footprint is that of section 3's chain
         }
         var a = Backends.availability();
         if (!a.available()) {
@@ -63,11 +74,24 @@ public final class SeedHarness {
         System.out.printf("# Seed harness%n%nbackend %s (%s), %d MiB guest, %d runs, %d cores, Java %s, store in %s%n%n",
                 a.backend(), a.reason(), mem, runs, Runtime.getRuntime().availableProcessors(),
                 Runtime.version(), work);
-        h.trackingTax();
-        h.snapshotWrite();
-        h.restoreByDepth();
-        h.footprint();
-        new Floors(runs, work).run();
+        if (sections.contains(1)) {
+            h.trackingTax();
+        }
+        if (sections.contains(2)) {
+            h.snapshotWrite();
+        }
+        if (sections.contains(3)) {
+            h.restoreByDepth();
+        }
+        if (sections.contains(4)) {
+            h.footprint();
+        }
+        if (sections.contains(5)) {
+            new Floors(runs, work).run();
+        }
+        if (sections.contains(6)) {
+            new Forks(runs, work).run();
+        }
     }
 
     // ---- statistics ----

@@ -60,6 +60,12 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
     private int parked;
     private volatile long startNanos;
     private final boolean tracksDirty;
+    /**
+     * Per region, dirty bits drained by captures that were never published (null: none). The
+     * next capture returns them too, so a failed snapshot never loses a page from later diffs.
+     * Also the monitor for draining.
+     */
+    private final long[][] pendingDirty;
     /** Set when restoring: states to load before the first instruction runs. */
     private final @Nullable List<byte[]> vcpuStates;
     private final byte @Nullable [] vmState;
@@ -74,6 +80,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
         this.disks = List.copyOf(disks);
         this.image = image;
         this.tracksDirty = tracksDirty;
+        this.pendingDirty = new long[memory.regions().size()][];
         this.vcpuStates = vcpuStates;
         this.vmState = vmState;
         this.backendName = backendName;
@@ -465,14 +472,19 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
             paused = true;
             loops.forEach(VcpuLoop::kick);
             long deadline = System.nanoTime() + VCPU_SETUP_TIMEOUT.toNanos();
-            while (parked < liveLoops() && !exit.isDone()) {
-                if (System.nanoTime() > deadline) {
-                    paused = false;
-                    lock.notifyAll();
-                    throw new IgnitionException("the vCPUs did not stop within " + VCPU_SETUP_TIMEOUT
-                            + " of the pause request; the VM keeps running");
+            try {
+                while (parked < liveLoops() && !exit.isDone()) {
+                    if (System.nanoTime() > deadline) {
+                        throw new IgnitionException("the vCPUs did not stop within " + VCPU_SETUP_TIMEOUT
+                                + " of the pause request; the VM keeps running");
+                    }
+                    waitOnLock();
                 }
-                waitOnLock();
+            } catch (RuntimeException e) {
+                // Timed out or interrupted: the VM keeps running rather than stay half paused.
+                paused = false;
+                lock.notifyAll();
+                throw e;
             }
             if (!exit.isDone()) {
                 state = VmState.PAUSED;
@@ -645,12 +657,40 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
 
     @Override
     public void resetDirtyTracking() {
-        for (int r = 0; r < memory.regions().size(); r++) {
-            if (tracksDirty) {
-                hvVm.fetchDirtyPages(r);
+        synchronized (pendingDirty) {
+            for (int r = 0; r < memory.regions().size(); r++) {
+                if (tracksDirty) {
+                    hvVm.fetchDirtyPages(r);
+                }
+                memory.drainHostDirty(r);
+                pendingDirty[r] = null;
             }
-            memory.drainHostDirty(r);
         }
+    }
+
+    @Override
+    public void returnDirtyPages(long[][] dirty) {
+        if (dirty.length != pendingDirty.length) {
+            throw new IllegalArgumentException("dirty bitmaps for " + dirty.length + " regions; the VM has "
+                    + pendingDirty.length);
+        }
+        synchronized (pendingDirty) {
+            for (int r = 0; r < dirty.length; r++) {
+                pendingDirty[r] = or(pendingDirty[r], dirty[r]);
+            }
+        }
+    }
+
+    /** {@code a | b} into {@code a} when it is long enough, else into a copy of {@code b}. */
+    private static long @Nullable [] or(long @Nullable [] a, long @Nullable [] b) {
+        if (a == null || b == null) {
+            return a == null ? (b == null ? null : b.clone()) : a;
+        }
+        long[] out = a.length >= b.length ? a : java.util.Arrays.copyOf(a, b.length);
+        for (int w = 0; w < b.length; w++) {
+            out[w] |= b[w];
+        }
+        return out;
     }
 
     @Override
@@ -681,7 +721,12 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
         java.util.Map<String, byte[]> devices = new java.util.LinkedHashMap<>();
         for (Device d : bus.devices()) {
             synchronized (d) {
-                byte[] st = d.saveState();
+                byte[] st;
+                try {
+                    st = d.saveState();
+                } catch (RuntimeException e) {
+                    throw new IgnitionException("device '" + d.name() + "' failed to save its state: " + e.getMessage(), e);
+                }
                 if (st.length > 0) {
                     devices.put(d.name(), st);
                 }
@@ -691,17 +736,42 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
         flushDisks();
         long[][] dirty = null;
         if (tracksDirty) {
-            dirty = new long[memory.regions().size()][];
-            for (int r = 0; r < dirty.length; r++) {
-                long[] guest = hvVm.fetchDirtyPages(r);
-                long[] host = memory.drainHostDirty(r);
-                for (int w = 0; w < guest.length && w < host.length; w++) {
-                    guest[w] |= host[w];
-                }
-                dirty[r] = guest;
-            }
+            dirty = drainDirty();
         }
         return new Captured(List.copyOf(vcpus), vm, devices, dirty, disks);
+    }
+
+    /**
+     * The pages written since the last published capture: the hypervisor's log, the host's bitmap
+     * and the bits of captures given back. Draining is destructive, so a failure part-way gives
+     * back what was already drained.
+     */
+    private long[][] drainDirty() {
+        int regions = memory.regions().size();
+        long[][] dirty = new long[regions][];
+        synchronized (pendingDirty) {
+            try {
+                for (int r = 0; r < regions; r++) {
+                    long[] guest = hvVm.fetchDirtyPages(r);
+                    dirty[r] = guest;
+                    dirty[r] = or(or(guest, memory.drainHostDirty(r)), pendingDirty[r]);
+                    pendingDirty[r] = null;
+                }
+            } catch (RuntimeException e) {
+                for (int r = 0; r < regions; r++) {
+                    pendingDirty[r] = or(pendingDirty[r], dirty[r]);
+                }
+                throw e;
+            }
+        }
+        for (int r = 0; r < regions; r++) {
+            // A region whose bitmap is shorter than its pages would hide dirty pages past its end.
+            long words = (memory.pagesIn(memory.regions().get(r)) + 63) / 64;
+            if (dirty[r].length < words) {
+                dirty[r] = java.util.Arrays.copyOf(dirty[r], (int) words);
+            }
+        }
+        return dirty;
     }
 
     /**

@@ -589,6 +589,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
                 state = VmState.CLOSED;
                 lock.notifyAll();
             }
+            console.end(VmState.CLOSED);
             if (image != null) {
                 try {
                     image.release(); // after the devices closed their disk files
@@ -617,6 +618,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
             exit.complete(why);
             lock.notifyAll();
         }
+        console.end(VmState.EXITED);
         loops.forEach(VcpuLoop::kick);
     }
 

@@ -322,7 +322,8 @@ public final class VmSnapshots {
             @Override
             public synchronized GuestMemory takeMemory() {
                 if (taken) {
-                    throw new IllegalStateException("the memory of this image was already handed out");
+                    throw new SnapshotException("the image of snapshot '" + r.name() + "' was already used to build a"
+                            + " VM: an image serves one VM; take another with VmSnapshots.image, or use VmSnapshots.fork");
                 }
                 taken = true;
                 return memory;

@@ -73,6 +73,11 @@ class FailedSnapshotTest {
             }
             return new byte[0]; // stateless when it works, so restored VMs need not have it
         }
+
+        @Override
+        public void restoreState(byte[] state) {
+            dev.ignition.device.Device.requireNoState(this, state);
+        }
     }
 
     /** The attempt that fails, given the VM and the store the test snapshots into. */

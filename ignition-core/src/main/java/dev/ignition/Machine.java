@@ -125,11 +125,33 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
         VmImage image = b.image;
         try {
             return create(b, image);
+        } catch (ImageTaken e) {
+            // Another VM owns the image (and its working disks): releasing it would pull them from under it.
+            throw e.refusal;
         } catch (RuntimeException e) {
             if (image != null) {
                 releaseQuietly(image, e);
             }
             throw e;
+        }
+    }
+
+    /** The image refused its memory: it was handed to another VM already. */
+    private static final class ImageTaken extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+        final RuntimeException refusal;
+
+        ImageTaken(RuntimeException refusal) {
+            super(refusal.getMessage(), refusal, false, false);
+            this.refusal = refusal;
+        }
+    }
+
+    private static GuestMemory takeMemory(VmImage image) {
+        try {
+            return image.takeMemory();
+        } catch (RuntimeException e) {
+            throw new ImageTaken(e);
         }
     }
 
@@ -153,7 +175,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
         List<VirtioMmio> virtio = VirtioSlots.create(arm64, disks, b.virtioRng, b.vsockCid);
         GuestMemory memory;
         try {
-            memory = image != null ? image.takeMemory()
+            memory = image != null ? takeMemory(image)
                     : arm64 ? GuestRam.allocateArm64(b.memoryBytes) : GuestRam.allocateX86(b.memoryBytes);
         } catch (RuntimeException e) {
             virtio.forEach(VirtioMmio::close);

@@ -80,18 +80,24 @@ class SnapshotMisuseTest {
     }
 
     @Test
-    void anImageServesOneVm() {
-        try (SnapshotStore store = SnapshotStore.open(dir)) {
-            try (VirtualMachine vm = DirtierVm.boot()) {
+    void anImageServesOneVmAndASecondBuildLeavesTheFirstVmsDisksAlone() throws java.io.IOException {
+        Path disk = java.nio.file.Files.write(dir.resolve("disk.img"), new byte[1 << 16]);
+        try (SnapshotStore store = SnapshotStore.open(dir.resolve("store"))) {
+            try (VirtualMachine vm = dirtier().disk(dev.ignition.device.Disk.of(disk)).build()) {
+                vm.start();
+                vm.console().waitFor(TestGuests.DIRTIER_READY, DirtierVm.T);
                 VmSnapshots.snapshot(vm, store, "s");
             }
             VmImage image = VmSnapshots.image(store, "s");
+            Path workingCopy = image.disks().getFirst().image();
             try (VirtualMachine first = VirtualMachine.builder().restoreFrom(image).build()) {
                 assertThatThrownBy(() -> VirtualMachine.builder().restoreFrom(image).build())
                         .isInstanceOf(SnapshotException.class)
                         .hasMessageContaining("the image of snapshot 's' was already used to build a VM");
+                assertThat(workingCopy).as("the first VM's working disk").exists();
                 assertThat(first.memory().size()).isEqualTo(DirtierVm.MIB << 20);
             }
+            assertThat(workingCopy).as("deleted when its VM closed").doesNotExist();
         }
     }
 }

@@ -95,4 +95,48 @@ class ConsoleTest {
         assertThat(c.pollInput()).isEqualTo('b');
         assertThat(c.pollInput()).isEqualTo(-1);
     }
+
+    @Test
+    void aClosedVmsConsoleRefusesInputAtOnce() {
+        Console c = new Console(List.of(), List.of());
+        c.write("before");
+        c.end(VmState.CLOSED);
+        assertThatThrownBy(() -> c.write("after")).isInstanceOf(IllegalVmStateException.class)
+                .hasMessage("cannot write to the console of a VM that is CLOSED");
+        assertThat(c.pollInput()).as("what came before the close is still there").isEqualTo('b');
+    }
+
+    @Test
+    void waitForFailsAtOnceOnceNoMoreOutputCanCome() {
+        Console c = new Console(List.of(), List.of());
+        emit(c, "bye\n");
+        c.end(VmState.EXITED);
+        assertThat(c.waitFor("bye", Duration.ofSeconds(1))).as("what already arrived is still found").isEqualTo("bye");
+        long t0 = System.nanoTime();
+        assertThatThrownBy(() -> c.waitFor("never", Duration.ofMinutes(5))).isInstanceOf(IllegalVmStateException.class)
+                .hasMessage("cannot wait for 'never' on the console of a VM that is EXITED; last output: \"\n\"");
+        c.end(VmState.CLOSED);
+        assertThatThrownBy(() -> c.waitFor("never", Duration.ofMinutes(5))).isInstanceOf(IllegalVmStateException.class)
+                .hasMessageStartingWith("cannot wait for 'never' on the console of a VM that is CLOSED");
+        c.end(VmState.EXITED);
+        assertThatThrownBy(() -> c.write("x")).as("closed stays closed").isInstanceOf(IllegalVmStateException.class);
+        assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(30));
+    }
+
+    @Test
+    void aWaiterIsWokenWhenTheVmEnds() throws Exception {
+        Console c = new Console(List.of(), List.of());
+        Thread t = Thread.ofPlatform().start(() -> {
+            try {
+                Thread.sleep(100);
+            } catch (InterruptedException e) {
+                return;
+            }
+            c.end(VmState.CLOSED);
+        });
+        long t0 = System.nanoTime();
+        assertThatThrownBy(() -> c.waitFor("ready", Duration.ofMinutes(5))).isInstanceOf(IllegalVmStateException.class);
+        assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(30));
+        t.join();
+    }
 }

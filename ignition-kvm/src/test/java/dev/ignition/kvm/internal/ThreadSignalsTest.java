@@ -13,7 +13,7 @@ class ThreadSignalsTest {
         assumeTrue(Libc.OS == Libc.Os.LINUX, "tgkill and real-time signals are Linux's");
         int[] tid = new int[1];
         // A fresh platform thread: the kick signal is not blocked there, so it is delivered at once.
-        // With the default disposition this kills the test JVM ("Real-time signal 6").
+        // With the default disposition (not "ignore") this kills the test JVM ("Real-time signal 6").
         Thread t = Thread.ofPlatform().start(() -> {
             tid[0] = ThreadSignals.gettid();
             for (int i = 0; i < 100; i++) {

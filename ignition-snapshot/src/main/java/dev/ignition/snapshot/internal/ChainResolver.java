@@ -1,6 +1,7 @@
 package dev.ignition.snapshot.internal;
 
 import dev.ignition.snapshot.CorruptLayerException;
+import dev.ignition.snapshot.SnapshotException;
 import dev.ignition.snapshot.LayerId;
 import dev.ignition.snapshot.LayerKind;
 import dev.ignition.snapshot.Verification;
@@ -126,7 +127,7 @@ public final class ChainResolver {
         } catch (NoSuchFileException e) {
             throw new CorruptLayerException(layer, "manifest.json is missing");
         } catch (IOException e) {
-            throw new CorruptLayerException(layer, "manifest.json cannot be read: " + e);
+            throw unreadable(layer, "manifest.json", e);
         }
     }
 
@@ -160,7 +161,7 @@ public final class ChainResolver {
             } catch (NoSuchFileException e) {
                 throw new CorruptLayerException(layer, name + " is missing");
             } catch (IOException e) {
-                throw new CorruptLayerException(layer, name + " cannot be read: " + e);
+                throw unreadable(layer, name, e);
             }
             if (actual != declared) {
                 throw new CorruptLayerException(layer, name + " is " + actual + " bytes but the manifest says "
@@ -191,7 +192,7 @@ public final class ChainResolver {
                 try {
                     crc = Checksums.crc32c(raw.dir.resolve(name));
                 } catch (IOException e) {
-                    throw new CorruptLayerException(layer, name + " cannot be read: " + e);
+                    throw unreadable(layer, name, e);
                 }
                 if (crc != m.file(name).crc32c()) {
                     throw new CorruptLayerException(layer, name + " fails its checksum (CRC32C "
@@ -212,7 +213,7 @@ public final class ChainResolver {
             throw new CorruptLayerException(layer, name + " is " + e.actual() + " bytes but the manifest says "
                     + entry.size());
         } catch (IOException e) {
-            throw new CorruptLayerException(layer, name + " cannot be read: " + e);
+            throw unreadable(layer, name, e);
         }
         long crc = Checksums.crc32c(data, 0, data.length);
         if (crc != entry.crc32c()) {
@@ -236,5 +237,16 @@ public final class ChainResolver {
             out.put(e.name(), b);
         }
         return out;
+    }
+
+    /**
+     * A file of a layer could not be read: the layer is unusable, unless the reading thread was
+     * interrupted, which says nothing about the layer (the interrupt stays pending).
+     */
+    private static SnapshotException unreadable(String layer, String file, IOException e) {
+        if (e instanceof java.nio.channels.ClosedByInterruptException) {
+            return new SnapshotException("interrupted while reading " + file + " of snapshot layer " + layer, e);
+        }
+        return new CorruptLayerException(layer, file + " cannot be read: " + e);
     }
 }

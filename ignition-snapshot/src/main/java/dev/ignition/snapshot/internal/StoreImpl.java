@@ -72,25 +72,53 @@ public final class StoreImpl implements AutoCloseable {
     private final Path names;
     private final Path tmp;
     private final Path work;
-    private final FileChannel lockChannel;
+    /**
+     * The writer lock's file, or null for a store opened read-only. Reopened under the JVM lock
+     * when an interrupt closed it (FileChannel.lock closes the channel of an interrupted thread).
+     */
+    private @Nullable FileChannel lockChannel;
     private final ReentrantLock jvmLock;
     private final ChainResolver resolver;
+    /** Why the store cannot be written (read-only media or permissions), or null when it can. */
+    private final @Nullable String readOnly;
+    private volatile boolean closed;
 
-    private StoreImpl(Path root) throws IOException {
+    private StoreImpl(Path root, @Nullable String readOnly) throws IOException {
         this.root = root;
         this.layers = root.resolve("layers");
         this.names = root.resolve("names");
         this.tmp = root.resolve("tmp");
         this.work = root.resolve("work");
         this.resolver = new ChainResolver(layers);
-        this.lockChannel = FileChannel.open(root.resolve("store.lock"), StandardOpenOption.CREATE,
-                StandardOpenOption.WRITE);
+        this.readOnly = readOnly;
+        this.lockChannel = readOnly == null ? openLockFile(root) : null;
         this.jvmLock = JVM_LOCKS.computeIfAbsent(root, k -> new ReentrantLock());
     }
 
-    /** Opens (creating if needed) the store at {@code dir} and removes leftovers of crashed writes. */
+    private static FileChannel openLockFile(Path root) throws IOException {
+        return FileChannel.open(root.resolve("store.lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+    }
+
+    /**
+     * Opens (creating if needed) the store at {@code dir} and removes leftovers of crashed writes.
+     * An existing store this process cannot write (read-only media, permissions) opens read-only:
+     * it can be listed, inspected, verified and restored from; writes are refused.
+     */
     public static StoreImpl open(Path dir) {
+        if (Files.isRegularFile(dir)) {
+            throw new SnapshotException("cannot open snapshot store " + dir + ": it is a regular file, not a"
+                    + " directory");
+        }
         try {
+            Path existing = Files.isDirectory(dir) ? dir.toRealPath() : null;
+            if (existing != null && Files.isRegularFile(existing.resolve(MARKER))) {
+                String why = unwritable(existing);
+                if (why != null) {
+                    checkMarker(existing.resolve(MARKER));
+                    LOG.info("Opened snapshot store {} read-only: {}", existing, why);
+                    return new StoreImpl(existing, why);
+                }
+            }
             Files.createDirectories(dir);
             Path root = dir.toRealPath();
             Path marker = root.resolve(MARKER);
@@ -105,15 +133,12 @@ public final class StoreImpl implements AutoCloseable {
                     }
                 }
             } else {
-                String text = Files.readString(marker, StandardCharsets.UTF_8);
-                if (!text.contains("\"formatVersion\":1")) {
-                    throw new SnapshotException("store " + root + " has an unsupported " + MARKER + ": " + text.strip());
-                }
+                checkMarker(marker);
             }
             for (String d : List.of("layers", "names", "tmp", "work")) {
                 Files.createDirectories(root.resolve(d));
             }
-            StoreImpl s = new StoreImpl(root);
+            StoreImpl s = new StoreImpl(root, null);
             try {
                 s.locked(() -> {
                     try {
@@ -140,13 +165,75 @@ public final class StoreImpl implements AutoCloseable {
         }
     }
 
+    private static void checkMarker(Path marker) throws IOException {
+        String text = Files.readString(marker, StandardCharsets.UTF_8);
+        if (!text.contains("\"formatVersion\":1")) {
+            throw new SnapshotException("store " + marker.getParent() + " has an unsupported " + MARKER + ": "
+                    + text.strip());
+        }
+    }
+
+    /**
+     * Why this process cannot write the store at {@code root}, or null when it can. Probed by
+     * creating a file in {@code tmp/} (access(2) is not enough: root passes it on read-only mounts).
+     */
+    private static @Nullable String unwritable(Path root) {
+        Path probe = root.resolve("tmp").resolve(UUID.randomUUID() + ".probe");
+        try {
+            Files.createDirectories(probe.getParent());
+            Files.createFile(probe);
+            Files.delete(probe);
+            return null;
+        } catch (java.nio.file.FileSystemException e) {
+            String reason = e.getReason() != null ? e.getReason() : e.toString();
+            return reason.contains("Read-only file system") ? "it is on a read-only file system"
+                    : "it is not writable (" + reason + ")";
+        } catch (IOException e) {
+            return "it is not writable (" + e + ")";
+        }
+    }
+
     public Path root() {
         return root;
     }
 
-    /** A new locked directory under {@code work/} for a restored VM's working disk copies. */
+    /** Whether the store refuses writes (read-only media or permissions). */
+    public boolean readOnly() {
+        return readOnly != null;
+    }
+
+    /**
+     * A new locked directory for a restored VM's working disk copies: under {@code work/}, or
+     * under the system's temporary directory when the store is read-only.
+     */
     public WorkArea.Lease newWorkDir() {
+        ensureOpen("create a working directory");
+        if (readOnly != null) {
+            try {
+                Path fallback = Path.of(System.getProperty("java.io.tmpdir"), "ignition-work");
+                Files.createDirectories(fallback);
+                return WorkArea.create(fallback);
+            } catch (IOException e) {
+                throw new SnapshotException("store " + root + " is read-only and no working directory can be"
+                        + " created under " + System.getProperty("java.io.tmpdir") + ": " + e, e);
+            }
+        }
         return WorkArea.create(work);
+    }
+
+    /** Refuses {@code operation} on a closed store, naming it. */
+    private void ensureOpen(String operation) {
+        if (closed) {
+            throw new IllegalStateException("cannot " + operation + ": snapshot store " + root + " is closed");
+        }
+    }
+
+    private void ensureWritable(String operation) {
+        ensureOpen(operation);
+        if (readOnly != null) {
+            throw new SnapshotException("cannot " + operation + ": snapshot store " + root + " is read-only ("
+                    + readOnly + ")");
+        }
     }
 
     private void cleanTmp() throws IOException {
@@ -168,10 +255,18 @@ public final class StoreImpl implements AutoCloseable {
         jvmLock.lock();
         try {
             FileLock lock;
+            if (closed) {
+                throw new IllegalStateException("snapshot store " + root + " was closed");
+            }
             try {
-                lock = lockChannel.lock();
+                FileChannel ch = lockChannel;
+                if (ch == null || !ch.isOpen()) {
+                    ch = openLockFile(root); // closed by an earlier caller's interrupt
+                    lockChannel = ch;
+                }
+                lock = ch.lock();
             } catch (IOException e) {
-                throw new SnapshotException("cannot lock " + root.resolve("store.lock") + ": " + e.getMessage(), e);
+                throw new SnapshotException("cannot lock " + root.resolve("store.lock") + ": " + e, e);
             }
             try {
                 return body.get();
@@ -273,6 +368,7 @@ public final class StoreImpl implements AutoCloseable {
     // ---- writing -------------------------------------------------------------------------
 
     public WriteResult writeFull(String name, GuestMemory memory, Map<String, byte[]> state, List<Disk> disks) {
+        ensureWritable("write snapshot '" + name + "'");
         checkName(name);
         long t0 = System.nanoTime();
         return locked(() -> {
@@ -283,22 +379,14 @@ public final class StoreImpl implements AutoCloseable {
 
     public WriteResult writeDiff(String name, String parentName, GuestMemory memory, DirtyPages dirty,
             Map<String, byte[]> state, List<Disk> disks) {
-        checkName(name);
-        checkName(parentName);
-        if (name.equals(parentName)) {
-            throw new SnapshotConflictException("a diff cannot take its parent's name '" + name + "': publishing it"
-                    + " would move the name off the parent it depends on; choose a new name");
-        }
+        ensureWritable("write snapshot '" + name + "'");
+        checkDiffNames(name, parentName);
         long t0 = System.nanoTime();
         return locked(() -> {
             requireAbsent(name);
             LayerId parentId = readRef(parentName);
-            ResolvedLayer parent = resolver.resolve(parentId, Verification.METADATA).getFirst();
             Layout layout = Layout.of(memory);
-            if (!layout.sameAs(parent.layout())) {
-                throw new SnapshotConflictException("cannot write diff '" + name + "': the memory's layout " + layout
-                        + " differs from parent '" + parentName + "''s " + parent.layout());
-            }
+            checkParent(name, parentName, parentId, layout);
             PageRuns runs;
             try {
                 runs = DiffPacker.runs(layout, dirty);
@@ -307,6 +395,45 @@ public final class StoreImpl implements AutoCloseable {
             }
             return publish(name, t0, (w, dir) -> w.writeDiff(dir, parentId, memory, layout, runs, state, disks));
         });
+    }
+
+    private static void checkDiffNames(String name, String parentName) {
+        checkName(name);
+        checkName(parentName);
+        if (name.equals(parentName)) {
+            throw new SnapshotConflictException("a diff cannot take its parent's name '" + name + "': publishing it"
+                    + " would move the name off the parent it depends on; choose a new name");
+        }
+    }
+
+    /** The parent's chain validates and its memory layout is {@code layout}'s. */
+    private void checkParent(String name, String parentName, LayerId parentId, Layout layout) {
+        ResolvedLayer parent = resolver.resolve(parentId, Verification.METADATA).getFirst();
+        if (!layout.sameAs(parent.layout())) {
+            throw new SnapshotConflictException("cannot write diff '" + name + "': the memory's layout " + layout
+                    + " differs from parent '" + parentName + "''s " + parent.layout());
+        }
+    }
+
+    /**
+     * Checks what {@link #writeFull} ({@code parentName} null) or {@link #writeDiff} would refuse
+     * before any memory is captured: the store open and writable, the names, a conflict, the
+     * parent's existence, chain and layout. Takes no lock; the write checks again under it.
+     */
+    public void checkWritable(String name, @Nullable String parentName, GuestMemory memory) {
+        ensureWritable("write snapshot '" + name + "'");
+        checkName(name);
+        requireAbsent(name);
+        if (parentName != null) {
+            checkDiffNames(name, parentName);
+            checkParent(name, parentName, readRef(parentName), Layout.of(memory));
+        }
+    }
+
+    /** Whether a snapshot called {@code name} exists (its name file; the chain is not checked). */
+    public boolean contains(String name) {
+        ensureOpen("look up snapshot '" + name + "'");
+        return readRefOrNull(name) != null;
     }
 
     @FunctionalInterface
@@ -327,9 +454,11 @@ public final class StoreImpl implements AutoCloseable {
         LayerWriter w = new LayerWriter();
         try {
             Files.createDirectory(work);
+            WriteFaults.at(WriteFaults.Step.FILES);
             Manifest m = body.write(w, work);
             long p0 = System.nanoTime();
             byte[] bytes = ManifestCodec.encode(m);
+            WriteFaults.at(WriteFaults.Step.MANIFEST);
             Fs.writeNewFile(work.resolve(Manifest.MANIFEST), bytes);
             Fs.fsyncDir(work);
             LayerId id = new LayerId(Checksums.sha256Hex(bytes));
@@ -339,13 +468,16 @@ public final class StoreImpl implements AutoCloseable {
                 Fs.deleteTree(work);
             } else {
                 try {
+                    WriteFaults.at(WriteFaults.Step.RENAME);
                     Files.move(work, dest, StandardCopyOption.ATOMIC_MOVE);
                 } catch (AtomicMoveNotSupportedException | FileAlreadyExistsException e) {
                     throw new SnapshotException("cannot publish layer " + id + ": " + e, e);
                 }
                 Fs.fsyncDir(layers);
             }
+            WriteFaults.at(WriteFaults.Step.NAME);
             publishName(name, id);
+            WriteFaults.at(WriteFaults.Step.PUBLISHED);
             long end = System.nanoTime();
             ResolvedLayer layer = new ResolvedLayer(id, dest, m, Layout.of(m.layout(), m.pageSize()), null);
             return new WriteResult(name, layer.info(), m.storedPages(), dedup,
@@ -362,18 +494,22 @@ public final class StoreImpl implements AutoCloseable {
     // ---- reading -------------------------------------------------------------------------
 
     public List<LayerInfo> resolve(String name) {
+        ensureOpen("resolve snapshot '" + name + "'");
         return resolver.resolve(readRef(name), Verification.METADATA).stream().map(ResolvedLayer::info).toList();
     }
 
     public LayerInfo inspect(String name) {
+        ensureOpen("inspect snapshot '" + name + "'");
         return resolver.load(readRef(name), false).info();
     }
 
     public LayerInfo inspect(LayerId id) {
+        ensureOpen("inspect layer " + id);
         return resolver.load(id, false).info();
     }
 
     public List<SnapshotInfo> list() {
+        ensureOpen("list snapshots");
         List<SnapshotInfo> out = new ArrayList<>();
         for (String n : nameList()) {
             LayerId id = readRefOrNull(n);
@@ -393,6 +529,7 @@ public final class StoreImpl implements AutoCloseable {
     }
 
     public RestoredSnapshot restore(String name, Verification verification) {
+        ensureOpen("restore snapshot '" + name + "'");
         long t0 = System.nanoTime();
         LayerId id = readRef(name);
         List<ResolvedLayer> chain = resolver.resolve(id, verification);
@@ -409,42 +546,46 @@ public final class StoreImpl implements AutoCloseable {
     // ---- verify --------------------------------------------------------------------------
 
     public VerifyReport verify() {
-        return locked(() -> {
-            List<VerifyReport.Problem> problems = new ArrayList<>();
-            List<LayerId> all = layerList();
-            Set<LayerId> present = new HashSet<>(all);
-            try (DirectoryStream<Path> s = Files.newDirectoryStream(layers)) {
-                for (Path p : s) {
-                    if (!LayerId.isValid(p.getFileName().toString())) {
-                        problems.add(new VerifyReport.Problem("store", "unexpected entry " + p + " in layers/"));
-                    }
-                }
-            } catch (IOException e) {
-                problems.add(new VerifyReport.Problem("store", "cannot list layers/: " + e));
-            }
-            for (LayerId id : all) {
-                try {
-                    ResolvedLayer l = resolver.load(id, true);
-                    ChainResolver.readState(l);
-                    LayerId parent = l.manifest().parent();
-                    if (parent != null && !present.contains(parent)) {
-                        problems.add(new VerifyReport.Problem("layer " + id, "its parent layer " + parent
-                                + " is missing from the store"));
-                    }
-                } catch (SnapshotException e) {
-                    problems.add(new VerifyReport.Problem("layer " + id, reason(e)));
+        ensureOpen("verify");
+        // No writer can change a read-only store, so reading it needs no lock (and cannot take one).
+        return readOnly != null ? verifyUnlocked() : locked(this::verifyUnlocked);
+    }
+
+    private VerifyReport verifyUnlocked() {
+        List<VerifyReport.Problem> problems = new ArrayList<>();
+        List<LayerId> all = layerList();
+        Set<LayerId> present = new HashSet<>(all);
+        try (DirectoryStream<Path> s = Files.newDirectoryStream(layers)) {
+            for (Path p : s) {
+                if (!LayerId.isValid(p.getFileName().toString())) {
+                    problems.add(new VerifyReport.Problem("store", "unexpected entry " + p + " in layers/"));
                 }
             }
-            List<String> ns = nameList();
-            for (String n : ns) {
-                try {
-                    resolver.resolve(readRef(n), Verification.METADATA);
-                } catch (SnapshotException e) {
-                    problems.add(new VerifyReport.Problem("snapshot '" + n + "'", e.getMessage()));
+        } catch (IOException e) {
+            problems.add(new VerifyReport.Problem("store", "cannot list layers/: " + e));
+        }
+        for (LayerId id : all) {
+            try {
+                ResolvedLayer l = resolver.load(id, true);
+                ChainResolver.readState(l);
+                LayerId parent = l.manifest().parent();
+                if (parent != null && !present.contains(parent)) {
+                    problems.add(new VerifyReport.Problem("layer " + id, "its parent layer " + parent
+                            + " is missing from the store"));
                 }
+            } catch (SnapshotException e) {
+                problems.add(new VerifyReport.Problem("layer " + id, reason(e)));
             }
-            return new VerifyReport(all.size(), ns.size(), problems);
-        });
+        }
+        List<String> ns = nameList();
+        for (String n : ns) {
+            try {
+                resolver.resolve(readRef(n), Verification.METADATA);
+            } catch (SnapshotException e) {
+                problems.add(new VerifyReport.Problem("snapshot '" + n + "'", e.getMessage()));
+            }
+        }
+        return new VerifyReport(all.size(), ns.size(), problems);
     }
 
     private static String reason(SnapshotException e) {
@@ -454,6 +595,7 @@ public final class StoreImpl implements AutoCloseable {
     // ---- delete, gc, squash ----------------------------------------------------------------
 
     public DeleteResult delete(String name, boolean cascade) {
+        ensureWritable("delete snapshot '" + name + "'");
         checkName(name);
         return locked(() -> {
             LayerId id = readRef(name);
@@ -615,6 +757,7 @@ public final class StoreImpl implements AutoCloseable {
     }
 
     public GcResult gc() {
+        ensureWritable("garbage-collect");
         return locked(() -> {
             List<LayerId> heads = new ArrayList<>();
             for (String n : nameList()) {
@@ -651,6 +794,7 @@ public final class StoreImpl implements AutoCloseable {
     }
 
     public WriteResult squash(String name, String newName, SquashMode mode) {
+        ensureWritable("squash snapshot '" + name + "'");
         checkName(name);
         checkName(newName);
         long t0 = System.nanoTime();
@@ -705,12 +849,21 @@ public final class StoreImpl implements AutoCloseable {
         });
     }
 
+    /** Idempotent; every later call but close() is refused. */
     @Override
     public void close() {
+        closed = true;
+        jvmLock.lock();
         try {
-            lockChannel.close();
+            FileChannel ch = lockChannel;
+            lockChannel = null;
+            if (ch != null) {
+                ch.close();
+            }
         } catch (IOException e) {
             throw new SnapshotException("cannot close " + root.resolve("store.lock") + ": " + e, e);
+        } finally {
+            jvmLock.unlock();
         }
     }
 }

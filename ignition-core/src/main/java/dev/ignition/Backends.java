@@ -69,9 +69,17 @@ public final class Backends {
         throw new BackendUnavailableException(tried);
     }
 
+    /** Found once: every build() asks, and a ServiceLoader scan costs more than some VMs take to start. */
+    private static volatile @org.jspecify.annotations.Nullable List<HypervisorProvider> providers;
+
     static List<HypervisorProvider> providers() {
-        List<HypervisorProvider> out = new ArrayList<>();
-        ServiceLoader.load(HypervisorProvider.class, Backends.class.getClassLoader()).forEach(out::add);
-        return out;
+        List<HypervisorProvider> found = providers;
+        if (found == null) {
+            List<HypervisorProvider> out = new ArrayList<>();
+            ServiceLoader.load(HypervisorProvider.class, Backends.class.getClassLoader()).forEach(out::add);
+            found = List.copyOf(out);
+            providers = found;
+        }
+        return found;
     }
 }

@@ -27,13 +27,24 @@ public final class KvmProvider implements HypervisorProvider {
         return Architecture.X86_64;
     }
 
+    /** A successful probe, kept: every build() asks, and /dev/kvm does not stop working. */
+    private static volatile @org.jspecify.annotations.Nullable Availability available;
+
     @Override
     public Availability availability() {
+        Availability a = available;
+        if (a != null) {
+            return a;
+        }
         try {
-            return probe();
+            a = probe();
         } catch (RuntimeException | LinkageError e) {
             return Availability.unavailable(name(), "probing " + DEVICE + " failed: " + e);
         }
+        if (a.available()) {
+            available = a;
+        }
+        return a;
     }
 
     private Availability probe() {

@@ -9,6 +9,9 @@ import java.util.ArrayDeque;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
+import java.util.regex.MatchResult;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -135,6 +138,59 @@ public final class Console implements dev.ignition.guest.ConsoleLink {
                     int tailFrom = Math.max((int) (from - retainedStart), length - 400);
                     String tail = new String(retained, tailFrom, length - tailFrom, StandardCharsets.UTF_8);
                     throw new ConsoleTimeoutException("'" + text + "' did not appear on the console within "
+                            + timeout + "; last output: \"" + tail + "\"");
+                }
+                try {
+                    wait(Math.max(1, left / 1_000_000), 0);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IgnitionException("interrupted while waiting for console output", e);
+                }
+            }
+        }
+    }
+
+    /**
+     * Like {@link #waitFor(String, Duration)} for the first match of {@code pattern} in output not
+     * yet consumed (decoded as UTF-8): consumes through the match and returns it, groups included.
+     * Each new output re-scans what is unconsumed, so this suits banners and prompts, not
+     * megabytes of output.
+     *
+     * <pre>{@code
+     * MatchResult m = vm.console().waitForMatch(Pattern.compile("listening on port (\\d+)"), Duration.ofSeconds(5));
+     * int port = Integer.parseInt(m.group(1));
+     * }</pre>
+     *
+     * @throws ConsoleTimeoutException if nothing matches within {@code timeout}; the message
+     *     shows the tail of what did arrive
+     * @throws IllegalVmStateException at once if nothing matches and nothing more can come: the
+     *     VM exited or was closed
+     */
+    public MatchResult waitForMatch(Pattern pattern, Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        synchronized (this) {
+            while (true) {
+                long from = Math.max(consumed, retainedStart);
+                int start = (int) (from - retainedStart);
+                String text = new String(retained, start, length - start, StandardCharsets.UTF_8);
+                Matcher m = pattern.matcher(text);
+                if (m.find()) {
+                    // Exact for valid UTF-8; never past what arrived when malformed bytes were replaced.
+                    int end = text.substring(0, m.end()).getBytes(StandardCharsets.UTF_8).length;
+                    consumed = from + Math.min(end, length - start);
+                    return m.toMatchResult();
+                }
+                if (ended != null) {
+                    int tailFrom = Math.max(start, length - 400);
+                    String tail = new String(retained, tailFrom, length - tailFrom, StandardCharsets.UTF_8);
+                    throw new IllegalVmStateException("wait for /" + pattern + "/ on the console of", ended,
+                            "last output: \"" + tail + "\"");
+                }
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    int tailFrom = Math.max(start, length - 400);
+                    String tail = new String(retained, tailFrom, length - tailFrom, StandardCharsets.UTF_8);
+                    throw new ConsoleTimeoutException("nothing matching /" + pattern + "/ appeared on the console within "
                             + timeout + "; last output: \"" + tail + "\"");
                 }
                 try {

@@ -57,6 +57,8 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
     private final Object lock = new Object();
     private VmState state = VmState.CREATED;
     private boolean paused;
+    /** The vCPUs exist and hold their state (prepareStart or start ran). */
+    private boolean prepared;
     private int parked;
     private volatile long startNanos;
     private final boolean tracksDirty;
@@ -189,7 +191,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
             }
             // A restored vCPU's registers come from its state; the boot state is only a placeholder.
             BootState boot = image != null
-                    ? (arm64 ? new BootState.Arm64(0, 0) : new BootState.X86LongMode(0, 0, 0, 0, 0, 0))
+                    ? (arm64 ? new BootState.Arm64(0, 0) : new BootState.X86LongMode(0, 0, 0, 0, 0, 0, 0))
                     : arm64 ? loadArm64(java.util.Objects.requireNonNull(guest), memory, b.vcpus, virtio.size())
                     : load(java.util.Objects.requireNonNull(guest), memory, b.vcpus, virtio);
             hvVm = provider.createVm(new VmConfig(memory, b.vcpus, b.trackDirtyPages));
@@ -367,7 +369,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
                             + " above 1 MiB; the VM has " + (memory.size() >> 10) + " KiB"));
                 }
                 memory.write(g.loadAddress(), g.code());
-                yield LongModeSetup.write(memory, g.entryAddress(), 0);
+                yield LongModeSetup.write(memory, g.entryAddress(), 0, LongModeSetup.Privilege.USER);
             }
             case LinuxGuest g -> LinuxLoader.load(memory, vcpus, g.kernel(), g.initramfs(),
                     LinuxLoader.withVirtioDevices(g.commandLine(), virtio.stream()
@@ -407,6 +409,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
 
     @Override
     public void start() {
+        boolean prepare;
         synchronized (lock) {
             if (state != VmState.CREATED) {
                 if (state == VmState.CLOSED) {
@@ -415,10 +418,39 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
                 return;
             }
             startNanos = System.nanoTime();
+            prepare = !prepared;
+            prepared = true;
+            state = VmState.RUNNING;
+        }
+        if (prepare) {
+            prepareVcpus();
+        }
+        loops.forEach(VcpuLoop::release);
+    }
+
+    @Override
+    public void prepareStart() {
+        synchronized (lock) {
+            if (state != VmState.CREATED) {
+                throw new IllegalVmStateException("prepare the start of", state);
+            }
+            if (prepared) {
+                return;
+            }
+            prepared = true;
+        }
+        prepareVcpus();
+    }
+
+    /**
+     * Everything start() does before the guest may run: the vCPU threads and their vCPUs, then the
+     * VM-wide and each vCPU's restored state. The threads then wait at their run gate.
+     */
+    private void prepareVcpus() {
+        synchronized (lock) {
             for (int i = 0; i < vcpuCount; i++) {
                 loops.add(new VcpuLoop(i, hvVm, boot, bus, this, vcpuStates != null ? vcpuStates.get(i) : null));
             }
-            state = VmState.RUNNING;
         }
         for (VcpuLoop l : loops) {
             l.start();
@@ -456,7 +488,6 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
                 }
             }
         }
-        loops.forEach(VcpuLoop::release);
     }
 
     /** How long start() waits for one vCPU to be created or restored before giving up. */
@@ -590,6 +621,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
             }
         }
         finish(new VmExit.Stopped());
+        loops.forEach(VcpuLoop::release); // prepared but never started: the threads wait at their gates
         for (VcpuLoop l : loops) {
             if (!l.join(THREAD_JOIN_TIMEOUT)) {
                 LOG.error("vCPU thread {} did not stop within {}; leaking it", l.index(), THREAD_JOIN_TIMEOUT);

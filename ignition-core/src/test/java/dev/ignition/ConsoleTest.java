@@ -6,6 +6,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
+import java.util.regex.MatchResult;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 
 class ConsoleTest {
@@ -23,6 +25,37 @@ class ConsoleTest {
         assertThat(c.waitFor("login:", Duration.ofSeconds(1))).isEqualTo("a login:");
         assertThatThrownBy(() -> c.waitFor("login:", Duration.ofMillis(50)))
                 .isInstanceOf(ConsoleTimeoutException.class).hasMessageContaining("last output: \" b\"");
+    }
+
+    @Test
+    void waitForMatchConsumesThroughTheFirstMatchAndGivesItsGroups() {
+        Console c = new Console(List.of(), List.of());
+        emit(c, "boot…\nserver on port 8080, pid 7\nserver on port 9090\n");
+        MatchResult m = c.waitForMatch(Pattern.compile("port (\\d+)"), Duration.ofSeconds(1));
+        assertThat(m.group()).isEqualTo("port 8080");
+        assertThat(m.group(1)).isEqualTo("8080");
+        // consumed through the first match, in bytes ('…' is three): the next wait starts after it
+        assertThat(c.waitFor("\n", Duration.ofSeconds(1))).isEqualTo(", pid 7\n");
+        assertThat(c.waitForMatch(Pattern.compile("port (\\d+)"), Duration.ofSeconds(1)).group(1)).isEqualTo("9090");
+        assertThatThrownBy(() -> c.waitForMatch(Pattern.compile("port \\d+"), Duration.ofMillis(50)))
+                .isInstanceOf(ConsoleTimeoutException.class)
+                .hasMessage("nothing matching /port \\d+/ appeared on the console within PT0.05S; last output: \"\n\"");
+    }
+
+    @Test
+    void waitForMatchSeesOutputArrivingLater() throws Exception {
+        Console c = new Console(List.of(), List.of());
+        emit(c, "loading");
+        Thread t = Thread.ofPlatform().start(() -> {
+            try {
+                Thread.sleep(50);
+            } catch (InterruptedException e) {
+                return;
+            }
+            emit(c, " done in 42 ms\n");
+        });
+        assertThat(c.waitForMatch(Pattern.compile("done in (\\d+) ms"), Duration.ofSeconds(5)).group(1)).isEqualTo("42");
+        t.join();
     }
 
     @Test

@@ -45,6 +45,15 @@ public interface MachineInternals {
     void resetDirtyTracking();
 
     /**
+     * Does everything {@code start()} does except letting the guest run: creates the vCPU threads
+     * and vCPUs and restores the snapshot's state, so that a later {@code start()} only releases
+     * them. The VM stays {@code CREATED}; {@code close()} releases what this made. Idempotent.
+     *
+     * @throws dev.ignition.IllegalVmStateException if the VM is not {@code CREATED}
+     */
+    void prepareStart();
+
+    /**
      * A capture.
      *
      * @param vcpus one blob per vCPU

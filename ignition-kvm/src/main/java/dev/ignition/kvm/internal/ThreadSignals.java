@@ -1,6 +1,7 @@
 package dev.ignition.kvm.internal;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
@@ -14,8 +15,14 @@ import java.lang.invoke.MethodHandle;
  * Kicking a vCPU thread out of {@code KVM_RUN} without a Java signal handler (the JVM owns signal
  * handling): the vCPU thread blocks {@link #KICK_SIGNAL}; {@code KVM_SET_SIGNAL_MASK} unblocks it
  * only while the guest runs, so a {@code tgkill} makes {@code KVM_RUN} return {@code EINTR} and the
- * signal stays pending until {@link #drainKick()} accepts it. It is never delivered to a handler,
- * and its disposition is "ignore" in case it ever is ({@link #ignoreKick()}).
+ * signal stays pending until {@link #drainKick()} accepts it.
+ *
+ * <p>Its disposition must still not be the default (terminate the process): KVM's PVM flavour was
+ * seen to deliver a kick that arrived while the guest ran, killing the JVM with "Real-time signal
+ * 6". So a handler that only returns is installed once, unless someone else installed one: a
+ * single {@code ret} instruction on a page of its own, since a Java upcall cannot safely run in a
+ * signal handler. A delivered kick then still ends {@code KVM_RUN} with {@code EINTR}, and nothing
+ * else happens.
  */
 final class ThreadSignals {
     /** SIGRTMIN + 6 with glibc's SIGRTMIN of 34: unused by HotSpot and glibc. */
@@ -31,32 +38,49 @@ final class ThreadSignals {
     private static final MethodHandle SIGTIMEDWAIT = Libc.bindOptional("sigtimedwait",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS), true);
 
-    private static final MethodHandle SIGNAL = Libc.bindOptional("signal",
-            FunctionDescriptor.of(ADDRESS, JAVA_INT, ADDRESS), false);
-    private static final MemorySegment SIG_IGN = MemorySegment.ofAddress(1);
-    private static final MemorySegment SIG_ERR = MemorySegment.ofAddress(-1);
+    private static final MethodHandle SIGACTION = Libc.bindOptional("sigaction",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), true);
+    private static final MethodHandle MPROTECT = Libc.bindOptional("mprotect",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT), true);
+    /** glibc's x86_64 {@code struct sigaction}: handler, 128-byte mask, flags, restorer. */
+    private static final long SIGACTION_BYTES = 152;
+    private static final byte RET = (byte) 0xC3;
 
     static {
-        ignoreKick();
+        installReturningHandler();
     }
 
     private ThreadSignals() {}
 
-    /**
-     * Makes the kick signal's disposition "ignore", so that a kick that is ever delivered rather
-     * than left pending is dropped instead of killing the process (its default action). Kicks
-     * keep working: the kernel never drops a signal the target blocks, and inside KVM_RUN it
-     * still counts as blocked (the thread's saved mask), so KVM_RUN returns EINTR as before.
-     * Seen on this project's PVM hosts: the JVM died of SIGRTMIN+6 under many pause/resume cycles.
-     */
-    private static void ignoreKick() {
-        try {
-            MemorySegment old = (MemorySegment) SIGNAL.invokeExact(KICK_SIGNAL, SIG_IGN);
-            if (old.address() == SIG_ERR.address()) {
-                throw new IllegalStateException("signal(" + KICK_SIGNAL + ", SIG_IGN) failed");
+    /** Installs the returning handler for the kick signal where its disposition is still the default. */
+    private static void installReturningHandler() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment current = a.allocate(SIGACTION_BYTES, 8);
+            sigaction(MemorySegment.NULL, current);
+            if (current.get(JAVA_LONG, 0) != 0) { // not SIG_DFL: someone chose a disposition already
+                return;
             }
+            long page = Libc.pageSize();
+            MemorySegment code = Libc.mmapAnonymous(page); // kept for the life of the process
+            code.set(JAVA_BYTE, 0, RET);
+            MemorySegment st = Libc.captureState();
+            int rc = (int) MPROTECT.invokeExact(st, code, page, Libc.PROT_READ | Libc.PROT_EXEC);
+            if (rc < 0) {
+                throw Libc.error("mprotect(PROT_READ|PROT_EXEC)", Libc.lastErrno(st));
+            }
+            MemorySegment action = a.allocate(SIGACTION_BYTES, 8); // zeroed: empty mask, no flags
+            action.set(ADDRESS, 0, code);
+            sigaction(action, MemorySegment.NULL);
         } catch (Throwable t) {
             throw Libc.rethrow(t);
+        }
+    }
+
+    private static void sigaction(MemorySegment action, MemorySegment old) throws Throwable {
+        MemorySegment st = Libc.captureState();
+        int rc = (int) SIGACTION.invokeExact(st, KICK_SIGNAL, action, old);
+        if (rc < 0) {
+            throw Libc.error("sigaction(" + KICK_SIGNAL + ")", Libc.lastErrno(st));
         }
     }
 

@@ -422,9 +422,40 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
             prepared = true;
             state = VmState.RUNNING;
         }
+        if (prepare && vmState == null && vcpuStates == null) {
+            bootVcpus();
+            return;
+        }
         if (prepare) {
             prepareVcpus();
         }
+        loops.forEach(VcpuLoop::release);
+    }
+
+    /**
+     * A fresh boot: nothing to restore, so no gate but the one that keeps the boot vCPU from
+     * running before every other vCPU exists (its INIT/SIPI must find their LAPICs). A single
+     * vCPU goes from its creation straight into the guest, without a round trip through this thread.
+     */
+    private void bootVcpus() {
+        synchronized (lock) {
+            for (int i = 0; i < vcpuCount; i++) {
+                loops.add(new VcpuLoop(i, hvVm, boot, bus, this, null));
+            }
+        }
+        loops.forEach(VcpuLoop::openRestoreGate);
+        if (vcpuCount == 1) {
+            loops.getFirst().release();
+        }
+        for (VcpuLoop l : loops) {
+            l.start();
+        }
+        for (VcpuLoop l : loops) {
+            if (!l.awaitCreated(VCPU_SETUP_TIMEOUT)) {
+                startTimedOut("creating vCPU " + l.index());
+            }
+        }
+        failIfStartFailed();
         loops.forEach(VcpuLoop::release);
     }
 

@@ -193,10 +193,26 @@ public final class StoreImpl implements AutoCloseable {
         }
     }
 
-    /** {@link #checkTopDirs} for an operation: the failure is a {@link SnapshotException}. */
+    /**
+     * {@link #checkTopDirs}, plus the marker and store.lock, which an open store has: each must
+     * still be a regular file of the store (the marker is only read by open, so this is where a
+     * later link or FIFO shows).
+     */
+    private void checkStoreFiles() throws IOException {
+        checkTopDirs(root);
+        for (String f : List.of(MARKER, "store.lock")) {
+            try {
+                SafeFiles.regularFileSize(root.resolve(f), f + " of store " + root);
+            } catch (NoSuchFileException e) {
+                throw new SafeFiles.Refused(f + " of store " + root + " is missing");
+            }
+        }
+    }
+
+    /** {@link #checkStoreFiles} for an operation: the failure is a {@link SnapshotException}. */
     private void guard() {
         try {
-            checkTopDirs(root);
+            checkStoreFiles();
         } catch (IOException e) {
             throw new SnapshotException("snapshot store " + root + " is damaged: " + e.getMessage(), e);
         }
@@ -479,7 +495,11 @@ public final class StoreImpl implements AutoCloseable {
         return locked(() -> {
             List<VerifyReport.Problem> problems = new ArrayList<>();
             try {
-                checkTopDirs(root);
+                checkStoreFiles();
+                checkMarker(root, root.resolve(MARKER)); // read by open only: a later change shows here
+            } catch (SnapshotException e) {
+                problems.add(new VerifyReport.Problem("store", e.getMessage()));
+                return new VerifyReport(0, 0, problems);
             } catch (IOException e) {
                 // Nothing below a linked or missing top-level folder belongs to the store: report, read nothing.
                 problems.add(new VerifyReport.Problem("store", e.getMessage()));

@@ -176,6 +176,31 @@ class UntrustedStoreFilesTest {
     }
 
     @Test
+    void markerOrLockChangedUnderAnOpenStoreIsCaughtByOperationsAndVerify() throws Exception {
+        Path marker = dir.resolve("ignition-store.json");
+        Files.writeString(marker, "{\"format\":\"something-else\"}");
+        VerifyReport v = store.verify();
+        assertThat(v.problems()).singleElement().satisfies(p -> assertThat(p.toString())
+                .contains("is not an Ignition store marker"));
+        restoresExactly("leaf"); // the content is read on open; operations check the entry's type
+        replaceWithLink(marker, secret);
+        assertThat(failsWithin(SnapshotException.class, () -> store.restore("leaf").close()))
+                .hasMessageContaining("ignition-store.json of store").hasMessageContaining("symbolic link");
+        assertThat(store.verify().ok()).isFalse();
+        Files.delete(marker);
+        Files.writeString(marker, "{\"format\":\"ignition-snapshot-store\",\"formatVersion\":1}\n");
+        Path lock = dir.resolve("store.lock");
+        Files.delete(lock); // the open store keeps its descriptor; the entry is now a FIFO
+        mkfifo(lock);
+        assertThat(failsWithin(SnapshotException.class, () -> store.restore("leaf").close()))
+                .hasMessageContaining("store.lock of store").hasMessageContaining("special file");
+        Files.delete(lock);
+        Files.createFile(lock);
+        restoresExactly("leaf");
+        assertThat(store.verify().ok()).isTrue();
+    }
+
+    @Test
     void lockFileThatIsAFifoIsRefusedWithoutBlocking() throws Exception {
         store.close();
         Path lock = dir.resolve("store.lock");

@@ -21,8 +21,9 @@ import java.nio.file.attribute.BasicFileAttributes;
  * wrap them in the exception of their level (a layer's or a name's).
  */
 public final class SafeFiles {
-    /** O_NOFOLLOW (x86_64 Linux, macOS): fail with ELOOP when the last component is a link. */
-    static final int O_NOFOLLOW = Libc.OS == Libc.Os.MACOS ? 0x100 : 0x20000;
+    /** O_NOFOLLOW: fail with ELOOP when the last component is a link (its value differs on arm64 Linux). */
+    static final int O_NOFOLLOW = Libc.OS == Libc.Os.MACOS ? 0x100
+            : "aarch64".equals(System.getProperty("os.arch")) ? 0x8000 : 0x20000;
     /** O_NONBLOCK: an open of a FIFO swapped in after the check returns instead of waiting for a writer. */
     static final int O_NONBLOCK = Libc.OS == Libc.Os.MACOS ? 0x4 : 0x800;
     private static final int ELOOP = Libc.OS == Libc.Os.MACOS ? 62 : 40;

@@ -28,9 +28,10 @@ import net.jqwik.api.statistics.Statistics;
 /**
  * The store's answer to a hostile store, as a property over random single-file mutations of a
  * store holding a full layer and three diffs (the last two with disks): flip a byte, truncate,
- * extend, replace by a link (to a valid copy outside the store, to another file of the store, to
- * a device), replace by a FIFO, swap two layers' files or two names, or write huge, negative or
- * out-of-range numbers into a manifest field (re-hashed, so only the number is wrong).
+ * extend, replace by a symbolic link (to a valid copy outside the store, to another file of the
+ * store, to a device) or by a hard link to another file of the store, replace by a FIFO, swap two
+ * layers' files, two layer directories or two names, or write huge, negative or out-of-range
+ * numbers into a manifest field (re-hashed, so only the number is wrong).
  *
  * <p>Then, each within {@link #BOUND}: {@code restore(name, FULL)} of every name is byte-exact
  * (memory, state, disks) or throws a documented exception naming the layer, the name or the store
@@ -123,8 +124,8 @@ class StoreMutationPropertiesTest {
         return b;
     }
 
-    enum Kind { FLIP, TRUNCATE, EXTEND, LINK_OUTSIDE, LINK_INSIDE, LINK_DEVICE, FIFO, SWAP_LAYER_FILES, SWAP_NAMES,
-        MANIFEST_NUMBER }
+    enum Kind { FLIP, TRUNCATE, EXTEND, LINK_OUTSIDE, LINK_INSIDE, HARD_LINK_INSIDE, LINK_DEVICE, FIFO,
+        SWAP_LAYER_FILES, SWAP_LAYER_DIRS, SWAP_NAMES, MANIFEST_NUMBER }
 
     /** Interesting numbers for a manifest field: huge, negative, just past limits, beyond 64 bits. */
     static final List<Object> NUMBERS = List.of(-1L, 0L, 1L, 4095L, 8192L, 1L << 20, (1L << 31) - 1, 1L << 31,
@@ -315,6 +316,32 @@ class StoreMutationPropertiesTest {
                 TestMemory.deleteTree(f);
                 Files.createSymbolicLink(f, to);
                 return "link " + rel + " to " + dir.relativize(to);
+            }
+            case HARD_LINK_INSIDE -> {
+                // Not detectable as such (it is a regular file of the store): the checksums must do.
+                Path to = files.get(other % files.size());
+                if (to.equals(f)) {
+                    return "nothing (hard link to itself)";
+                }
+                Files.delete(f);
+                Files.createLink(f, to);
+                return "hard link " + rel + " to " + dir.relativize(to);
+            }
+            case SWAP_LAYER_DIRS -> {
+                List<Path> layerDirs;
+                try (Stream<Path> ls = Files.list(dir.resolve("layers"))) {
+                    layerDirs = ls.sorted().toList();
+                }
+                Path a = layerDirs.get(target % layerDirs.size());
+                Path b = layerDirs.get(other % layerDirs.size());
+                if (a.equals(b)) {
+                    return "nothing (swap a layer directory with itself)";
+                }
+                Path tmp = a.resolveSibling("swap");
+                Files.move(a, tmp);
+                Files.move(b, a);
+                Files.move(tmp, b);
+                return "swap layer directories " + a.getFileName() + " and " + b.getFileName();
             }
             case LINK_DEVICE -> {
                 String dev = arg % 2 == 0 ? "/dev/zero" : "/dev/urandom";

@@ -14,9 +14,12 @@ import java.util.stream.Stream;
 public final class Fs {
     private Fs() {}
 
-    /** fsyncs a directory so that entries created, renamed or removed in it are durable. */
+    /**
+     * fsyncs a directory so that entries created, renamed or removed in it are durable. Opened
+     * without following a link, like every path of the store.
+     */
     public static void fsyncDir(Path dir) throws IOException {
-        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
+        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
             ch.force(true);
         }
     }

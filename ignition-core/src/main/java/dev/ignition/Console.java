@@ -9,6 +9,9 @@ import java.util.ArrayDeque;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
+import java.util.regex.MatchResult;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -37,6 +40,8 @@ public final class Console implements dev.ignition.guest.ConsoleLink {
     private long retainedStart;
     private long consumed;
     private volatile Runnable inputAvailable = () -> {};
+    /** EXITED or CLOSED once the VM can print no more; null while it can. Guarded by this. */
+    private @Nullable VmState ended;
 
     Console(List<OutputStream> sinks, List<Consumer<byte[]>> listeners) {
         this.sinks.addAll(sinks);
@@ -48,9 +53,16 @@ public final class Console implements dev.ignition.guest.ConsoleLink {
         write(text.getBytes(StandardCharsets.UTF_8));
     }
 
-    /** Sends raw bytes to the guest's serial input. */
+    /**
+     * Sends raw bytes to the guest's serial input.
+     *
+     * @throws IllegalVmStateException if the VM is closed
+     */
     public void write(byte[] bytes) {
         synchronized (this) {
+            if (ended == VmState.CLOSED) {
+                throw new IllegalVmStateException("write to the console of", ended);
+            }
             for (byte b : bytes) {
                 input.addLast(b);
             }
@@ -99,6 +111,8 @@ public final class Console implements dev.ignition.guest.ConsoleLink {
      *
      * @throws ConsoleTimeoutException if it does not appear within {@code timeout}; the message
      *     shows the tail of what did arrive
+     * @throws IllegalVmStateException at once (not after the timeout) if it has not appeared and
+     *     cannot any more: the VM exited or was closed
      */
     public String waitFor(String text, Duration timeout) {
         byte[] needle = text.getBytes(StandardCharsets.UTF_8);
@@ -112,6 +126,12 @@ public final class Console implements dev.ignition.guest.ConsoleLink {
                     int end = idx + needle.length;
                     consumed = retainedStart + end;
                     return new String(retained, start, end - start, StandardCharsets.UTF_8);
+                }
+                if (ended != null) {
+                    int tailFrom = Math.max((int) (from - retainedStart), length - 400);
+                    String tail = new String(retained, tailFrom, length - tailFrom, StandardCharsets.UTF_8);
+                    throw new IllegalVmStateException("wait for '" + text + "' on the console of", ended,
+                            "last output: \"" + tail + "\"");
                 }
                 long left = deadline - System.nanoTime();
                 if (left <= 0) {
@@ -130,7 +150,68 @@ public final class Console implements dev.ignition.guest.ConsoleLink {
         }
     }
 
-    // ---- used by the VM's UART ----
+    /**
+     * Like {@link #waitFor(String, Duration)} for the first match of {@code pattern} in output not
+     * yet consumed (decoded as UTF-8): consumes through the match and returns it, groups included.
+     * Each new output re-scans what is unconsumed, so this suits banners and prompts, not
+     * megabytes of output.
+     *
+     * <pre>{@code
+     * MatchResult m = vm.console().waitForMatch(Pattern.compile("listening on port (\\d+)"), Duration.ofSeconds(5));
+     * int port = Integer.parseInt(m.group(1));
+     * }</pre>
+     *
+     * @throws ConsoleTimeoutException if nothing matches within {@code timeout}; the message
+     *     shows the tail of what did arrive
+     * @throws IllegalVmStateException at once if nothing matched and nothing more can come: the
+     *     VM exited or was closed
+     */
+    public MatchResult waitForMatch(Pattern pattern, Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        synchronized (this) {
+            while (true) {
+                long from = Math.max(consumed, retainedStart);
+                int start = (int) (from - retainedStart);
+                String text = new String(retained, start, length - start, StandardCharsets.UTF_8);
+                Matcher m = pattern.matcher(text);
+                if (m.find()) {
+                    // Exact for valid UTF-8; never past what arrived when malformed bytes were replaced.
+                    int end = text.substring(0, m.end()).getBytes(StandardCharsets.UTF_8).length;
+                    consumed = from + Math.min(end, length - start);
+                    return m.toMatchResult();
+                }
+                if (ended != null) {
+                    int tailFrom = Math.max(start, length - 400);
+                    String tail = new String(retained, tailFrom, length - tailFrom, StandardCharsets.UTF_8);
+                    throw new IllegalVmStateException("wait for /" + pattern + "/ on the console of", ended,
+                            "last output: \"" + tail + "\"");
+                }
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    int tailFrom = Math.max(start, length - 400);
+                    String tail = new String(retained, tailFrom, length - tailFrom, StandardCharsets.UTF_8);
+                    throw new ConsoleTimeoutException("nothing matching /" + pattern + "/ appeared on the console within "
+                            + timeout + "; last output: \"" + tail + "\"");
+                }
+                try {
+                    wait(Math.max(1, left / 1_000_000), 0);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IgnitionException("interrupted while waiting for console output", e);
+                }
+            }
+        }
+    }
+
+    // ---- used by the VM ----
+
+    /** The VM exited or closed: no more output can come, waiters stop waiting. */
+    synchronized void end(VmState state) {
+        if (ended != VmState.CLOSED) {
+            ended = state;
+        }
+        notifyAll();
+    }
 
     /** Called by the UART for every byte the guest transmits. */
     void emit(byte[] bytes, int off, int len) {

@@ -12,6 +12,12 @@ public final class IllegalVmStateException extends IgnitionException {
         this.actual = actual;
     }
 
+    /** With {@code detail} appended to the message (what the user may want to know next). */
+    public IllegalVmStateException(String operation, VmState actual, String detail) {
+        super("cannot " + operation + " a VM that is " + actual + "; " + detail);
+        this.actual = actual;
+    }
+
     public VmState actual() {
         return actual;
     }

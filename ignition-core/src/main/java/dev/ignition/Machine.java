@@ -57,9 +57,17 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
     private final Object lock = new Object();
     private VmState state = VmState.CREATED;
     private boolean paused;
+    /** The vCPUs exist and hold their state (prepareStart or start ran). */
+    private boolean prepared;
     private int parked;
     private volatile long startNanos;
     private final boolean tracksDirty;
+    /**
+     * Per region, dirty bits drained by captures that were never published (null: none). The
+     * next capture returns them too, so a failed snapshot never loses a page from later diffs.
+     * Also the monitor for draining.
+     */
+    private final long[][] pendingDirty;
     /** Set when restoring: states to load before the first instruction runs. */
     private final @Nullable List<byte[]> vcpuStates;
     private final byte @Nullable [] vmState;
@@ -74,6 +82,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
         this.disks = List.copyOf(disks);
         this.image = image;
         this.tracksDirty = tracksDirty;
+        this.pendingDirty = new long[memory.regions().size()][];
         this.vcpuStates = vcpuStates;
         this.vmState = vmState;
         this.backendName = backendName;
@@ -118,11 +127,33 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
         VmImage image = b.image;
         try {
             return create(b, image);
+        } catch (ImageTaken e) {
+            // Another VM owns the image (and its working disks): releasing it would pull them from under it.
+            throw e.refusal;
         } catch (RuntimeException e) {
             if (image != null) {
                 releaseQuietly(image, e);
             }
             throw e;
+        }
+    }
+
+    /** The image refused its memory: it was handed to another VM already. */
+    private static final class ImageTaken extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+        final RuntimeException refusal;
+
+        ImageTaken(RuntimeException refusal) {
+            super(refusal.getMessage(), refusal, false, false);
+            this.refusal = refusal;
+        }
+    }
+
+    private static GuestMemory takeMemory(VmImage image) {
+        try {
+            return image.takeMemory();
+        } catch (RuntimeException e) {
+            throw new ImageTaken(e);
         }
     }
 
@@ -146,7 +177,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
         List<VirtioMmio> virtio = VirtioSlots.create(arm64, disks, b.virtioRng, b.vsockCid);
         GuestMemory memory;
         try {
-            memory = image != null ? image.takeMemory()
+            memory = image != null ? takeMemory(image)
                     : arm64 ? GuestRam.allocateArm64(b.memoryBytes) : GuestRam.allocateX86(b.memoryBytes);
         } catch (RuntimeException e) {
             virtio.forEach(VirtioMmio::close);
@@ -160,7 +191,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
             }
             // A restored vCPU's registers come from its state; the boot state is only a placeholder.
             BootState boot = image != null
-                    ? (arm64 ? new BootState.Arm64(0, 0) : new BootState.X86LongMode(0, 0, 0, 0, 0, 0))
+                    ? (arm64 ? new BootState.Arm64(0, 0) : new BootState.X86LongMode(0, 0, 0, 0, 0, 0, 0))
                     : arm64 ? loadArm64(java.util.Objects.requireNonNull(guest), memory, b.vcpus, virtio.size())
                     : load(java.util.Objects.requireNonNull(guest), memory, b.vcpus, virtio);
             hvVm = provider.createVm(new VmConfig(memory, b.vcpus, b.trackDirtyPages));
@@ -338,7 +369,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
                             + " above 1 MiB; the VM has " + (memory.size() >> 10) + " KiB"));
                 }
                 memory.write(g.loadAddress(), g.code());
-                yield LongModeSetup.write(memory, g.entryAddress(), 0);
+                yield LongModeSetup.write(memory, g.entryAddress(), 0, LongModeSetup.Privilege.USER);
             }
             case LinuxGuest g -> LinuxLoader.load(memory, vcpus, g.kernel(), g.initramfs(),
                     LinuxLoader.withVirtioDevices(g.commandLine(), virtio.stream()
@@ -378,6 +409,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
 
     @Override
     public void start() {
+        boolean prepare;
         synchronized (lock) {
             if (state != VmState.CREATED) {
                 if (state == VmState.CLOSED) {
@@ -386,10 +418,39 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
                 return;
             }
             startNanos = System.nanoTime();
+            prepare = !prepared;
+            prepared = true;
+            state = VmState.RUNNING;
+        }
+        if (prepare) {
+            prepareVcpus();
+        }
+        loops.forEach(VcpuLoop::release);
+    }
+
+    @Override
+    public void prepareStart() {
+        synchronized (lock) {
+            if (state != VmState.CREATED) {
+                throw new IllegalVmStateException("prepare the start of", state);
+            }
+            if (prepared) {
+                return;
+            }
+            prepared = true;
+        }
+        prepareVcpus();
+    }
+
+    /**
+     * Everything start() does before the guest may run: the vCPU threads and their vCPUs, then the
+     * VM-wide and each vCPU's restored state. The threads then wait at their run gate.
+     */
+    private void prepareVcpus() {
+        synchronized (lock) {
             for (int i = 0; i < vcpuCount; i++) {
                 loops.add(new VcpuLoop(i, hvVm, boot, bus, this, vcpuStates != null ? vcpuStates.get(i) : null));
             }
-            state = VmState.RUNNING;
         }
         for (VcpuLoop l : loops) {
             l.start();
@@ -427,7 +488,6 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
                 }
             }
         }
-        loops.forEach(VcpuLoop::release);
     }
 
     /** How long start() waits for one vCPU to be created or restored before giving up. */
@@ -465,14 +525,19 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
             paused = true;
             loops.forEach(VcpuLoop::kick);
             long deadline = System.nanoTime() + VCPU_SETUP_TIMEOUT.toNanos();
-            while (parked < liveLoops() && !exit.isDone()) {
-                if (System.nanoTime() > deadline) {
-                    paused = false;
-                    lock.notifyAll();
-                    throw new IgnitionException("the vCPUs did not stop within " + VCPU_SETUP_TIMEOUT
-                            + " of the pause request; the VM keeps running");
+            try {
+                while (parked < liveLoops() && !exit.isDone()) {
+                    if (System.nanoTime() > deadline) {
+                        throw new IgnitionException("the vCPUs did not stop within " + VCPU_SETUP_TIMEOUT
+                                + " of the pause request; the VM keeps running");
+                    }
+                    waitOnLock();
                 }
-                waitOnLock();
+            } catch (RuntimeException e) {
+                // Timed out or interrupted: the VM keeps running rather than stay half paused.
+                paused = false;
+                lock.notifyAll();
+                throw e;
             }
             if (!exit.isDone()) {
                 state = VmState.PAUSED;
@@ -556,6 +621,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
             }
         }
         finish(new VmExit.Stopped());
+        loops.forEach(VcpuLoop::release); // prepared but never started: the threads wait at their gates
         for (VcpuLoop l : loops) {
             if (!l.join(THREAD_JOIN_TIMEOUT)) {
                 LOG.error("vCPU thread {} did not stop within {}; leaking it", l.index(), THREAD_JOIN_TIMEOUT);
@@ -577,6 +643,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
                 state = VmState.CLOSED;
                 lock.notifyAll();
             }
+            console.end(VmState.CLOSED);
             if (image != null) {
                 try {
                     image.release(); // after the devices closed their disk files
@@ -605,6 +672,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
             exit.complete(why);
             lock.notifyAll();
         }
+        console.end(VmState.EXITED);
         loops.forEach(VcpuLoop::kick);
     }
 
@@ -645,12 +713,40 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
 
     @Override
     public void resetDirtyTracking() {
-        for (int r = 0; r < memory.regions().size(); r++) {
-            if (tracksDirty) {
-                hvVm.fetchDirtyPages(r);
+        synchronized (pendingDirty) {
+            for (int r = 0; r < memory.regions().size(); r++) {
+                if (tracksDirty) {
+                    hvVm.fetchDirtyPages(r);
+                }
+                memory.drainHostDirty(r);
+                pendingDirty[r] = null;
             }
-            memory.drainHostDirty(r);
         }
+    }
+
+    @Override
+    public void returnDirtyPages(long[][] dirty) {
+        if (dirty.length != pendingDirty.length) {
+            throw new IllegalArgumentException("dirty bitmaps for " + dirty.length + " regions; the VM has "
+                    + pendingDirty.length);
+        }
+        synchronized (pendingDirty) {
+            for (int r = 0; r < dirty.length; r++) {
+                pendingDirty[r] = or(pendingDirty[r], dirty[r]);
+            }
+        }
+    }
+
+    /** {@code a | b} into {@code a} when it is long enough, else into a copy of {@code b}. */
+    private static long @Nullable [] or(long @Nullable [] a, long @Nullable [] b) {
+        if (a == null || b == null) {
+            return a == null ? (b == null ? null : b.clone()) : a;
+        }
+        long[] out = a.length >= b.length ? a : java.util.Arrays.copyOf(a, b.length);
+        for (int w = 0; w < b.length; w++) {
+            out[w] |= b[w];
+        }
+        return out;
     }
 
     @Override
@@ -681,7 +777,12 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
         java.util.Map<String, byte[]> devices = new java.util.LinkedHashMap<>();
         for (Device d : bus.devices()) {
             synchronized (d) {
-                byte[] st = d.saveState();
+                byte[] st;
+                try {
+                    st = d.saveState();
+                } catch (RuntimeException e) {
+                    throw new IgnitionException("device '" + d.name() + "' failed to save its state: " + e.getMessage(), e);
+                }
                 if (st.length > 0) {
                     devices.put(d.name(), st);
                 }
@@ -691,17 +792,42 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
         flushDisks();
         long[][] dirty = null;
         if (tracksDirty) {
-            dirty = new long[memory.regions().size()][];
-            for (int r = 0; r < dirty.length; r++) {
-                long[] guest = hvVm.fetchDirtyPages(r);
-                long[] host = memory.drainHostDirty(r);
-                for (int w = 0; w < guest.length && w < host.length; w++) {
-                    guest[w] |= host[w];
-                }
-                dirty[r] = guest;
-            }
+            dirty = drainDirty();
         }
         return new Captured(List.copyOf(vcpus), vm, devices, dirty, disks);
+    }
+
+    /**
+     * The pages written since the last published capture: the hypervisor's log, the host's bitmap
+     * and the bits of captures given back. Draining is destructive, so a failure part-way gives
+     * back what was already drained.
+     */
+    private long[][] drainDirty() {
+        int regions = memory.regions().size();
+        long[][] dirty = new long[regions][];
+        synchronized (pendingDirty) {
+            try {
+                for (int r = 0; r < regions; r++) {
+                    long[] guest = hvVm.fetchDirtyPages(r);
+                    dirty[r] = guest;
+                    dirty[r] = or(or(guest, memory.drainHostDirty(r)), pendingDirty[r]);
+                    pendingDirty[r] = null;
+                }
+            } catch (RuntimeException e) {
+                for (int r = 0; r < regions; r++) {
+                    pendingDirty[r] = or(pendingDirty[r], dirty[r]);
+                }
+                throw e;
+            }
+        }
+        for (int r = 0; r < regions; r++) {
+            // A region whose bitmap is shorter than its pages would hide dirty pages past its end.
+            long words = (memory.pagesIn(memory.regions().get(r)) + 63) / 64;
+            if (dirty[r].length < words) {
+                dirty[r] = java.util.Arrays.copyOf(dirty[r], (int) words);
+            }
+        }
+        return dirty;
     }
 
     /**

@@ -115,6 +115,16 @@ class VirtualMachineBuilderTest {
 
             @Override
             public void write(int offset, int size, long value) {}
+
+            @Override
+            public byte[] saveState() {
+                return new byte[0];
+            }
+
+            @Override
+            public void restoreState(byte[] state) {
+                dev.ignition.device.Device.requireNoState(this, state);
+            }
         };
     }
 }

@@ -20,13 +20,16 @@ import java.util.Locale;
 /**
  * Reproduces the seed's tables (diff-snapshot-benchmarks) with the freestanding dirtier guest:
  * dirty-tracking tax on guest writes, snapshot write time Full vs Diff, restore time by chain
- * depth, and disk footprint. Prints Markdown; each figure is the median of the runs with
- * (min-max). Run with {@code ./ignition harness [--runs N] [--memory-mib M]}.
+ * depth, and disk footprint; then Ignition against floors measured in the same run (section 5)
+ * and forks from a warm pool (section 6). Prints Markdown; each figure is the median of the runs
+ * with (min-max). Run with {@code ./ignition harness [--runs N] [--memory-mib M] [--sections 1,2,…]}.
  */
 public final class SeedHarness {
     private static final Duration T = Duration.ofMinutes(5);
     private static final int PAGES_8M = 2048;
     private static final int PAGES_64M = 16384;
+    private static final int[] DEPTHS = {1, 2, 4, 8, 16};
+    private static final int MAX_DEPTH = 16;
 
     private final int runs;
     private final long memoryMiB;
@@ -38,18 +41,28 @@ public final class SeedHarness {
         this.work = work;
     }
 
-    public static void main(String[] args) throws IOException {
+    public static void main(String[] args) throws IOException, InterruptedException {
         int runs = 5;
         long mem = 512;
+        java.util.Set<Integer> sections = new java.util.TreeSet<>(List.of(1, 2, 3, 4, 5, 6));
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--runs" -> runs = Integer.parseInt(args[++i]);
                 case "--memory-mib" -> mem = Long.parseLong(args[++i]);
+                case "--sections" -> {
+                    sections.clear();
+                    for (String n : args[++i].split(",")) {
+                        sections.add(Integer.parseInt(n.trim()));
+                    }
+                }
                 default -> {
-                    System.err.println("usage: SeedHarness [--runs N] [--memory-mib M]");
+                    System.err.println("usage: SeedHarness [--runs N] [--memory-mib M] [--sections 1,2,...]");
                     System.exit(2);
                 }
             }
+        }
+        if (sections.contains(4)) {
+            sections.add(3); // the footprint is that of section 3's chain
         }
         var a = Backends.availability();
         if (!a.available()) {
@@ -61,15 +74,29 @@ public final class SeedHarness {
         System.out.printf("# Seed harness%n%nbackend %s (%s), %d MiB guest, %d runs, %d cores, Java %s, store in %s%n%n",
                 a.backend(), a.reason(), mem, runs, Runtime.getRuntime().availableProcessors(),
                 Runtime.version(), work);
-        h.trackingTax();
-        h.snapshotWrite();
-        h.restoreByDepth();
-        h.footprint();
+        if (sections.contains(1)) {
+            h.trackingTax();
+        }
+        if (sections.contains(2)) {
+            h.snapshotWrite();
+        }
+        if (sections.contains(3)) {
+            h.restoreByDepth();
+        }
+        if (sections.contains(4)) {
+            h.footprint();
+        }
+        if (sections.contains(5)) {
+            new Floors(runs, work).run();
+        }
+        if (sections.contains(6)) {
+            new Forks(runs, work).run();
+        }
     }
 
     // ---- statistics ----
 
-    private record Stat(double median, double min, double max) {
+    record Stat(double median, double min, double max) {
         static Stat of(List<Double> xs) {
             double[] v = xs.stream().mapToDouble(Double::doubleValue).sorted().toArray();
             return new Stat(v[v.length / 2], v[0], v[v.length - 1]);
@@ -80,7 +107,7 @@ public final class SeedHarness {
         }
     }
 
-    private static double ms(long nanos) {
+    static double ms(long nanos) {
         return nanos / 1e6;
     }
 
@@ -181,8 +208,12 @@ public final class SeedHarness {
         System.out.println("Full: the VM's first snapshot (all-zero pages are not stored). Diff: after the guest");
         System.out.println("rewrote its data once more.");
         System.out.println();
-        System.out.println("| snapshot | dirtied | pages stored (median) | write time | guest paused |");
-        System.out.println("|---|---|---|---|---|");
+        System.out.println("Where the pause goes (medians): capture (pause the vCPUs, read vCPU, hypervisor and");
+        System.out.println("device state, drain the dirty log), write (scan, pack, checksum, write the files), fsync");
+        System.out.println("(the layer's files and directory), publish (manifest, rename, name, with their fsyncs).");
+        System.out.println();
+        System.out.println("| snapshot | dirtied | pages stored (median) | write time | guest paused | capture | write | fsync | publish |");
+        System.out.println("|---|---|---|---|---|---|---|---|---|");
         for (int pages : new int[] {PAGES_8M, PAGES_64M}) {
             List<Double> full = new ArrayList<>();
             List<Double> diff = new ArrayList<>();
@@ -190,6 +221,8 @@ public final class SeedHarness {
             List<Double> diffPause = new ArrayList<>();
             List<Long> fullPages = new ArrayList<>();
             List<Long> diffPages = new ArrayList<>();
+            List<VmSnapshots.Result> fulls = new ArrayList<>();
+            List<VmSnapshots.Result> diffs = new ArrayList<>();
             for (int r = 0; r < runs; r++) {
                 Path dir = Files.createTempDirectory(work, "write");
                 try (SnapshotStore store = SnapshotStore.open(dir); VirtualMachine vm = dirtier(pages, true)) {
@@ -203,16 +236,27 @@ public final class SeedHarness {
                     diffPause.add(ms(d.paused().toNanos()));
                     fullPages.add(f.write().pagesStored());
                     diffPages.add(d.write().pagesStored());
+                    fulls.add(f);
+                    diffs.add(d);
                 }
                 deleteTree(dir);
             }
             String dirtied = (pages * 4L / 1024) + " MiB";
-            System.out.printf("| Full (%d MiB RAM) | %s | %d | %s | %s |%n", memoryMiB, dirtied, median(fullPages),
-                    Stat.of(full).fmt("ms"), Stat.of(fullPause).fmt("ms"));
-            System.out.printf("| Diff | %s | %d | %s | %s |%n", dirtied, median(diffPages), Stat.of(diff).fmt("ms"),
-                    Stat.of(diffPause).fmt("ms"));
+            System.out.printf("| Full (%d MiB RAM) | %s | %d | %s | %s | %s |%n", memoryMiB, dirtied, median(fullPages),
+                    Stat.of(full).fmt("ms"), Stat.of(fullPause).fmt("ms"), breakdown(fulls));
+            System.out.printf("| Diff | %s | %d | %s | %s | %s |%n", dirtied, median(diffPages), Stat.of(diff).fmt("ms"),
+                    Stat.of(diffPause).fmt("ms"), breakdown(diffs));
         }
         System.out.println();
+    }
+
+    /** Median capture | write | fsync | publish of {@code results}, as table cells. */
+    static String breakdown(List<VmSnapshots.Result> results) {
+        double capture = Stat.of(results.stream().map(r -> ms(r.capture().toNanos())).toList()).median;
+        double write = Stat.of(results.stream().map(r -> ms(r.write().timings().writeNanos())).toList()).median;
+        double sync = Stat.of(results.stream().map(r -> ms(r.write().timings().syncNanos())).toList()).median;
+        double publish = Stat.of(results.stream().map(r -> ms(r.write().timings().publishNanos())).toList()).median;
+        return String.format(Locale.ROOT, "%.2f ms | %.2f ms | %.2f ms | %.2f ms", capture, write, sync, publish);
     }
 
     private static long median(List<Long> xs) {
@@ -228,24 +272,27 @@ public final class SeedHarness {
         System.out.println();
         System.out.println("Chain: a full layer, then a diff after each rewrite of 8 MiB. Internal: the store's");
         System.out.println("restore (validate, map copy-on-write, overlay). Wall: restore + build the VM + start +");
-        System.out.println("first guest output (the dirtier's reply to a checksum request).");
+        System.out.println("first guest output (the dirtier's reply to a checksum request, which reads its 8 MiB).");
+        System.out.println("First exit: restore + build + start until the guest's exit-port write in answer to a");
+        System.out.println("'q' queued before start: its first instructions, touching none of its data.");
         System.out.println();
-        System.out.println("| layers | internal | of which overlay | wall to first output |");
-        System.out.println("|---|---|---|---|");
+        System.out.println("| layers | internal | of which overlay | wall to first output | wall to first exit |");
+        System.out.println("|---|---|---|---|---|");
         Path dir = Files.createTempDirectory(work, "chain");
         try (SnapshotStore store = SnapshotStore.open(dir)) {
             try (VirtualMachine vm = dirtier(PAGES_8M, true)) {
-                String gens = "ABCD";
-                for (int i = 0; i < gens.length(); i++) {
-                    command(vm, gens.charAt(i));
+                for (int i = 0; i < MAX_DEPTH; i++) {
+                    command(vm, (char) ('A' + i));
                     VmSnapshots.snapshot(vm, store, "L" + (i + 1));
                 }
             }
-            for (int depth : new int[] {1, 2, 4}) {
+            for (int depth : DEPTHS) {
                 List<Double> internal = new ArrayList<>();
                 List<Double> overlay = new ArrayList<>();
                 List<Double> wall = new ArrayList<>();
+                List<Double> firstExit = new ArrayList<>();
                 for (int r = 0; r < runs; r++) {
+                    firstExit.add(ms(restoreToFirstExit(store, "L" + depth)));
                     try (RestoredSnapshot rs = store.restore("L" + depth)) {
                         internal.add(ms(rs.timings().totalNanos()));
                         overlay.add(ms(rs.timings().overlayNanos()));
@@ -261,12 +308,23 @@ public final class SeedHarness {
                         vm.close();
                     }
                 }
-                System.out.printf("| %d | %s | %s | %s |%n", depth, Stat.of(internal).fmt("ms"),
-                        Stat.of(overlay).fmt("ms"), Stat.of(wall).fmt("ms"));
+                System.out.printf("| %d | %s | %s | %s | %s |%n", depth, Stat.of(internal).fmt("ms"),
+                        Stat.of(overlay).fmt("ms"), Stat.of(wall).fmt("ms"), Stat.of(firstExit).fmt("ms"));
             }
         }
         footprintDir = dir;
         System.out.println();
+    }
+
+    /** Restore + build + start until the guest's first VM exit of its own (the exit port, answering 'q'). */
+    private static long restoreToFirstExit(SnapshotStore store, String name) {
+        long t0 = System.nanoTime();
+        try (VirtualMachine vm = VmSnapshots.restore(store, name, b -> b)) {
+            vm.console().write("q");
+            vm.start();
+            vm.awaitExit(T).orElseThrow();
+            return System.nanoTime() - t0;
+        }
     }
 
     // ---- 4. disk footprint ----
@@ -314,7 +372,7 @@ public final class SeedHarness {
         return Long.parseLong(out.split("\\s+")[0]);
     }
 
-    private static void deleteTree(Path dir) throws IOException {
+    static void deleteTree(Path dir) throws IOException {
         try (var s = Files.walk(dir)) {
             for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
                 Files.deleteIfExists(p);

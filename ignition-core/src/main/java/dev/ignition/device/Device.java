@@ -14,18 +14,31 @@ public interface Device extends AutoCloseable {
     default void attach(DeviceContext context) {}
 
     /**
-     * The device's state for a snapshot, taken while the VM is paused. Devices without state
-     * keep the default (empty).
+     * The device's state for a snapshot, taken while the VM is paused: everything a restored VM
+     * needs for the device to carry on (registers, queued data, interrupt levels). There is no
+     * default, so that no device loses its state by forgetting this: a device without state says
+     * so by returning an empty array (and rejecting any state in {@link #restoreState}).
      */
-    default byte[] saveState() {
-        return new byte[0];
-    }
+    byte[] saveState();
 
     /**
      * Restores what {@link #saveState()} returned, before the restored VM runs. Reject state that
      * does not fit (it comes from a file) with an exception naming the problem.
      */
-    default void restoreState(byte[] state) {}
+    void restoreState(byte[] state);
+
+    /**
+     * For devices without state: accepts only the empty state {@link #saveState()} of such a
+     * device returns.
+     *
+     * @throws IllegalArgumentException naming {@code device} otherwise
+     */
+    static void requireNoState(Device device, byte[] state) {
+        if (state.length != 0) {
+            throw new IllegalArgumentException(device.name() + " has no state, but " + state.length
+                    + " bytes were given");
+        }
+    }
 
     /** Releases the device's resources when the VM closes. */
     @Override

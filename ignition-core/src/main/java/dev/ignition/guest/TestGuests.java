@@ -17,7 +17,8 @@ import dev.ignition.internal.asm.X86Assembler.Label;
 
 /**
  * Tiny x86_64 guests for tests, demos and benchmarks, assembled in Java at run time (no external
- * toolchain). They talk over the COM1 UART and end the VM through the exit port (0xf4).
+ * toolchain). They talk over the COM1 UART and end the VM through the exit port (0xf4). Like every
+ * {@link FreestandingGuest} they run at CPL 3 and use no privileged instruction.
  *
  * <pre>{@code
  * VirtualMachine vm = VirtualMachine.builder().guest(TestGuests.echo()).build();
@@ -394,14 +395,15 @@ public final class TestGuests {
             a.call(putc);
         }
 
-        /** Writes {@code code} to the exit port, then halts for good should the VMM resume it. */
+        /**
+         * Writes {@code code} to the exit port, then spins should the VMM resume it: the guest runs
+         * at CPL 3, where {@code hlt} would fault.
+         */
         void exit(int code) {
             a.mov(RAX, code & 0xff);
             a.outImmAl(EXIT_PORT);
             Label h = a.label();
             a.bind(h);
-            a.cli();
-            a.hlt();
             a.jmp(h);
         }
 

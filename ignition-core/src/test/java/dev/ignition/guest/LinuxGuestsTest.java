@@ -3,6 +3,7 @@ package dev.ignition.guest;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.ignition.hosttools.HostTool;
 import dev.ignition.initramfs.Initramfs;
 import dev.ignition.initramfs.InitramfsEntry;
 import java.nio.charset.StandardCharsets;
@@ -47,8 +48,8 @@ class LinuxGuestsTest {
 
     @Test
     void defaultInitIsValidShell() throws Exception {
-        Path busybox = Path.of("/bin/busybox");
-        Assumptions.assumeTrue(Files.isExecutable(busybox), "busybox is not installed (Debian package busybox-static)");
+        Path busybox = HostTool.BUSYBOX.find().orElse(null);
+        Assumptions.assumeTrue(busybox != null, HostTool.BUSYBOX.missingReason());
         Process p = new ProcessBuilder(busybox.toString(), "sh", "-n").redirectErrorStream(true).start();
         p.getOutputStream().write(LinuxGuests.DEFAULT_INIT.getBytes(StandardCharsets.UTF_8));
         p.getOutputStream().close();

@@ -3,17 +3,18 @@ package dev.ignition.guest;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.ignition.hosttools.HostTool;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
-import java.util.stream.Stream;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.constraints.IntRange;
 import net.jqwik.api.constraints.Size;
+import net.jqwik.api.lifecycle.AddLifecycleHook;
 import net.jqwik.api.lifecycle.AfterContainer;
 import net.jqwik.api.lifecycle.BeforeContainer;
 import org.junit.jupiter.api.AfterAll;
@@ -38,8 +39,7 @@ class ShellSessionBusyboxTest {
         if (shell != null) {
             return;
         }
-        busybox = Stream.of("/bin/busybox", "/usr/bin/busybox").filter(p -> Files.isExecutable(Path.of(p))).findFirst()
-                .orElse(null);
+        busybox = HostTool.BUSYBOX.find().map(Path::toString).orElse(null);
         if (busybox == null) {
             return;
         }
@@ -59,7 +59,7 @@ class ShellSessionBusyboxTest {
     }
 
     static void assumeBusybox() {
-        Assumptions.assumeTrue(busybox != null, "busybox is not installed (Debian package busybox-static)");
+        Assumptions.assumeTrue(busybox != null, HostTool.BUSYBOX.missingReason());
     }
 
     @Test
@@ -143,6 +143,7 @@ class ShellSessionBusyboxTest {
     }
 
     @Property(tries = 10)
+    @AddLifecycleHook(HostTool.NeedsBusybox.class)
     void arbitraryFileContentIsReturnedExactly(@ForAll @Size(max = 3000) byte[] content,
             @ForAll @IntRange(min = 0, max = 255) int status) throws Exception {
         start();
@@ -155,6 +156,7 @@ class ShellSessionBusyboxTest {
     }
 
     @Property(tries = 10)
+    @AddLifecycleHook(HostTool.NeedsBusybox.class)
     void arbitraryCommandTextIsDeliveredExactly(@ForAll @Size(max = 700) String text) throws Exception {
         start();
         assumeBusybox();

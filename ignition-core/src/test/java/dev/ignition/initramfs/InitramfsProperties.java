@@ -2,6 +2,7 @@ package dev.ignition.initramfs;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.ignition.hosttools.HostTool;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -19,7 +20,7 @@ import net.jqwik.api.Combinators;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
-import org.junit.jupiter.api.Assumptions;
+import net.jqwik.api.lifecycle.AddLifecycleHook;
 
 /** Round trips random trees through the writer and a strict reader, and through GNU {@code cpio -i}. */
 class InitramfsProperties {
@@ -51,10 +52,9 @@ class InitramfsProperties {
     }
 
     @Property(tries = 12)
+    @AddLifecycleHook(HostTool.NeedsCpio.class)
     void gnuCpioExtractsExactlyTheModel(@ForAll("trees") List<Op> ops) throws Exception {
-        Path cpio = Stream.of("/usr/bin/cpio", "/bin/cpio").map(Path::of).filter(Files::isExecutable).findFirst()
-                .orElse(null);
-        Assumptions.assumeTrue(cpio != null, "GNU cpio is not installed (Debian package cpio)");
+        Path cpio = HostTool.CPIO.find().orElseThrow();
         boolean root = "root".equals(System.getProperty("user.name"));
         Initramfs fs = apply(ops, root);
         Map<String, InitramfsEntry> model = model(ops, root);

@@ -107,8 +107,8 @@ public final class CustomDevice {
             (byte) 0xEB, (byte) (8 - 26),                           // 24: jmp loop
             (byte) 0xB0, 0x00,                                      // 26: done: mov al, 0
             (byte) 0xE6, (byte) 0xF4,                               // 28: out 0xf4, al (exit code 0)
-            (byte) 0xF4,                                            // 30: halt: hlt
-            (byte) 0xEB, (byte) (30 - 33),                          // 31: jmp halt
+            (byte) 0xEB, (byte) (30 - 32),                          // 30: spin: jmp spin (user mode: no hlt)
+            (byte) 0x90,                                            // 32: nop
         });
         if (code.size() != msg) {
             throw new AssertionError("the message must start at " + msg + ", the code ends at " + code.size());

@@ -42,9 +42,12 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * }
  * }</pre>
  *
- * <p>Each fork's time (restore and start) is published as the report entry {@code ignition.fork},
- * the template's boot and snapshot times as {@code ignition.template}; a failed test gets the tail
- * of its VM's console as {@code ignition.console}.
+ * <p>The template's boot and snapshot times, each fork's time, and when the class is done a
+ * summary of the forks are printed to standard output as lines starting with {@code [ignition]}
+ * (Surefire shows them, and keeps all but the summary in its XML report). They are also
+ * published as the report entries {@code ignition.template} and {@code ignition.fork} (restore
+ * and start, per test); a failed test gets the tail of its VM's console as
+ * {@code ignition.console}.
  */
 @Target(ElementType.TYPE)
 @Retention(RetentionPolicy.RUNTIME)

@@ -9,6 +9,7 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.function.Consumer;
 import java.util.function.UnaryOperator;
+import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -36,14 +37,15 @@ import org.jspecify.annotations.Nullable;
  *     devices (create new device instances in it: each VM needs its own), console outputs; it must
  *     not set a guest
  * @param backend the backend to use and to probe, or null for the first available one
- * @param readyText console text the template VM must print before the snapshot, or null
- * @param startupTimeout how long to wait for {@code readyText}
+ * @param ready what the template VM must reach before the snapshot (console text, a console match,
+ *     a condition, a vsock port accepting connections), or null to snapshot it right after start
+ * @param startupTimeout how long to wait for {@code ready}
  * @param beforeSnapshot steps run on the ready template VM, in order, before the snapshot
  */
 public record VmTemplate(Guest guest, UnaryOperator<VirtualMachine.Builder> machine, @Nullable String backend,
-        @Nullable String readyText, Duration startupTimeout, List<Consumer<VirtualMachine>> beforeSnapshot) {
+        @Nullable WaitStrategy ready, Duration startupTimeout, List<Consumer<VirtualMachine>> beforeSnapshot) {
 
-    /** How long a template waits for its ready text unless told otherwise. */
+    /** How long a template waits to be ready unless told otherwise. */
     public static final Duration DEFAULT_STARTUP_TIMEOUT = Duration.ofMinutes(2);
 
     public VmTemplate {
@@ -52,9 +54,6 @@ public record VmTemplate(Guest guest, UnaryOperator<VirtualMachine.Builder> mach
         Objects.requireNonNull(startupTimeout, "startupTimeout");
         if (startupTimeout.isNegative() || startupTimeout.isZero()) {
             throw new IllegalArgumentException("startupTimeout must be positive, was " + startupTimeout);
-        }
-        if (readyText != null && readyText.isEmpty()) {
-            throw new IllegalArgumentException("readyText must not be empty");
         }
         beforeSnapshot = List.copyOf(beforeSnapshot);
     }
@@ -68,23 +67,37 @@ public record VmTemplate(Guest guest, UnaryOperator<VirtualMachine.Builder> mach
     public VmTemplate configure(UnaryOperator<VirtualMachine.Builder> more) {
         Objects.requireNonNull(more, "more");
         UnaryOperator<VirtualMachine.Builder> before = machine;
-        return new VmTemplate(guest, b -> more.apply(before.apply(b)), backend, readyText, startupTimeout, beforeSnapshot);
+        return new VmTemplate(guest, b -> more.apply(before.apply(b)), backend, ready, startupTimeout, beforeSnapshot);
     }
 
     /** Uses backend {@code name} ({@code kvm}, {@code hvf}); tests skip with its probe's reason where it is unusable. */
     public VmTemplate backend(String name) {
-        return new VmTemplate(guest, machine, Objects.requireNonNull(name, "name"), readyText, startupTimeout, beforeSnapshot);
+        return new VmTemplate(guest, machine, Objects.requireNonNull(name, "name"), ready, startupTimeout, beforeSnapshot);
     }
 
     /** Waits until the template VM prints {@code consoleText} before preparing and snapshotting it. */
     public VmTemplate waitingFor(String consoleText) {
-        return new VmTemplate(guest, machine, backend, Objects.requireNonNull(consoleText, "consoleText"),
-                startupTimeout, beforeSnapshot);
+        return waitingFor(WaitStrategy.consoleText(consoleText));
     }
 
-    /** How long {@link #waitingFor(String)} waits (default {@link #DEFAULT_STARTUP_TIMEOUT}). */
+    /** Waits until something the template VM prints matches {@code consolePattern}. */
+    public VmTemplate waitingFor(Pattern consolePattern) {
+        return waitingFor(WaitStrategy.consoleMatches(consolePattern));
+    }
+
+    /**
+     * Waits until the template VM is ready as {@code strategy} says (replacing an earlier wait):
+     * console text or a match, a condition ({@link WaitStrategy#until}), a guest vsock port that
+     * accepts connections ({@link WaitStrategy#vsockPort}).
+     */
+    public VmTemplate waitingFor(WaitStrategy strategy) {
+        return new VmTemplate(guest, machine, backend, Objects.requireNonNull(strategy, "strategy"), startupTimeout,
+                beforeSnapshot);
+    }
+
+    /** How long the {@code waitingFor} strategy may take (default {@link #DEFAULT_STARTUP_TIMEOUT}). */
     public VmTemplate startupTimeout(Duration timeout) {
-        return new VmTemplate(guest, machine, backend, readyText, timeout, beforeSnapshot);
+        return new VmTemplate(guest, machine, backend, ready, timeout, beforeSnapshot);
     }
 
     /**
@@ -94,7 +107,7 @@ public record VmTemplate(Guest guest, UnaryOperator<VirtualMachine.Builder> mach
     public VmTemplate beforeSnapshot(Consumer<VirtualMachine> step) {
         List<Consumer<VirtualMachine>> steps = new ArrayList<>(beforeSnapshot);
         steps.add(Objects.requireNonNull(step, "step"));
-        return new VmTemplate(guest, machine, backend, readyText, startupTimeout, steps);
+        return new VmTemplate(guest, machine, backend, ready, startupTimeout, steps);
     }
 
     /** The backend, if one was named. */

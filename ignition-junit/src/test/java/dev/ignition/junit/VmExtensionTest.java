@@ -223,6 +223,59 @@ class VmExtensionTest {
     }
 
     @IgnitionTest
+    static class KvmNotOnTheClassPath {
+        static final VmTemplate VM = VmTemplate.boot(TestGuests.echo()).backend("kvm");
+
+        @Test
+        void t() {}
+    }
+
+    @IgnitionTest
+    static class ReadyByPattern {
+        static final VmTemplate VM = VmTemplate.boot(TestGuests.echo()).backend(FakeProvider.NAME)
+                .configure(b -> b.memoryMiB(8)).waitingFor(java.util.regex.Pattern.compile("echo r[a-z]+y\\n"));
+
+        @Test
+        void t(VirtualMachine vm) {
+            assertThat(vm.memory().readLong(FakeProvider.ECHO_COUNT)).isZero();
+        }
+    }
+
+    @IgnitionTest
+    static class ReadyByCondition {
+        static final VmTemplate VM = VmTemplate.boot(TestGuests.echo()).backend(FakeProvider.NAME)
+                .configure(b -> b.memoryMiB(8))
+                .waitingFor(WaitStrategy.until("the guest has echoed a byte", vm -> {
+                    vm.console().write("z");
+                    return vm.memory().readLong(FakeProvider.ECHO_COUNT) > 0;
+                }));
+
+        @Test
+        void t(VirtualMachine vm) {
+            assertThat(vm.memory().readLong(FakeProvider.ECHO_COUNT)).isPositive();
+        }
+    }
+
+    @IgnitionTest
+    static class NeverReadyByPattern {
+        static final VmTemplate VM = VmTemplate.boot(TestGuests.echo()).backend(FakeProvider.NAME)
+                .configure(b -> b.memoryMiB(8)).waitingFor(java.util.regex.Pattern.compile("login: ?$"))
+                .startupTimeout(Duration.ofMillis(300));
+
+        @Test
+        void t() {}
+    }
+
+    @IgnitionTest
+    static class ReadyByVsockWithoutVsock {
+        static final VmTemplate VM = VmTemplate.boot(TestGuests.echo()).backend(FakeProvider.NAME)
+                .configure(b -> b.memoryMiB(8)).waitingFor(WaitStrategy.vsockPort(5000));
+
+        @Test
+        void t() {}
+    }
+
+    @IgnitionTest
     static class BeforeAllWantsVm {
         static final VmTemplate VM = echo();
 
@@ -281,10 +334,36 @@ class VmExtensionTest {
         return failed.getFirst().getRequiredPayload(TestExecutionResult.class).getThrowable().orElseThrow();
     }
 
+    /** Runs {@code sample} with forks made when asked (no pool), so that VM counts are exact. */
+    static EngineExecutionResults runWithoutPool(Class<?> sample) {
+        String before = System.getProperty("ignition.junit.forkPool");
+        System.setProperty("ignition.junit.forkPool", "0");
+        try {
+            return run(sample);
+        } finally {
+            if (before == null) {
+                System.clearProperty("ignition.junit.forkPool");
+            } else {
+                System.setProperty("ignition.junit.forkPool", before);
+            }
+        }
+    }
+
+    @Test
+    void forksComeFromAPoolMadeAheadAndTheRestAreClosedWithTheClass() {
+        int created = FakeProvider.CREATED_VMS.get();
+        EngineExecutionResults r = run(Forks.class); // the default pool of 2
+        r.testEvents().assertStatistics(s -> s.started(4).succeeded(4).failed(0));
+        assertThat(new java.util.HashSet<>(SEEN)).hasSize(3);
+        assertThat(WRITTEN).containsExactly(0xaL, 0xbL, 0xcL);
+        // The template, the 4 forks the tests took, and up to 2 made ahead but never taken.
+        assertThat(FakeProvider.CREATED_VMS.get() - created).isBetween(1 + 4, 1 + 4 + 2);
+    }
+
     @Test
     void everyTestGetsItsOwnForkOfTheSnapshotAndSeesNoOtherTestsChanges() {
         int created = FakeProvider.CREATED_VMS.get();
-        EngineExecutionResults r = run(Forks.class);
+        EngineExecutionResults r = runWithoutPool(Forks.class);
 
         r.testEvents().assertStatistics(s -> s.started(4).succeeded(4).failed(0));
         assertThat(SEEN).hasSize(3);
@@ -296,6 +375,29 @@ class VmExtensionTest {
         assertThat(reports(r, "ignition.fork")).hasSize(4).allMatch(s -> s.matches("forked in [0-9.]+ ms"));
         assertThat(reports(r, "ignition.template")).singleElement().asString()
                 .startsWith("booted and ready in").contains("full snapshot of 8 MiB written in");
+    }
+
+    @Test
+    void theTemplatesAndEachForksTimesArePrinted() {
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream out = System.out;
+        System.setOut(new java.io.PrintStream(captured, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            run(Forks.class).testEvents().assertStatistics(s -> s.succeeded(4));
+            run(NoVmWanted.class).testEvents().assertStatistics(s -> s.succeeded(1));
+        } finally {
+            System.setOut(out);
+        }
+        List<String> lines = captured.toString(java.nio.charset.StandardCharsets.UTF_8).lines()
+                .filter(l -> l.startsWith("[ignition] ")).toList();
+        assertThat(lines).hasSize(8);
+        assertThat(lines.get(0)).matches("\\[ignition] Forks\\.VM: template booted and ready in [0-9.]+ ms, prepared in"
+                + " [0-9.]+ ms, full snapshot of 8 MiB written in [0-9.]+ ms");
+        assertThat(lines.subList(1, 5)).allMatch(l -> l.matches("\\[ignition] Forks\\.VM: forked for [a-d]\\(.*\\) in [0-9.]+ ms"))
+                .anyMatch(l -> l.startsWith("[ignition] Forks.VM: forked for c(Console, VirtualMachine) in "));
+        assertThat(lines.get(5)).matches("\\[ignition] Forks\\.VM: 4 forks in [0-9.]+ ms median \\([0-9.]+ to [0-9.]+ ms\\)");
+        assertThat(lines.get(6)).startsWith("[ignition] NoVmWanted.VM: template booted and ready in");
+        assertThat(lines.get(7)).isEqualTo("[ignition] NoVmWanted.VM: no forks (no test took a VM)");
     }
 
     @Test
@@ -331,7 +433,7 @@ class VmExtensionTest {
     @Test
     void nestedClassesForkFromTheEnclosingClassesSnapshot() {
         int created = FakeProvider.CREATED_VMS.get();
-        EngineExecutionResults r = run(Outer.class);
+        EngineExecutionResults r = runWithoutPool(Outer.class);
 
         r.testEvents().assertStatistics(s -> s.started(2).succeeded(2).failed(0));
         assertThat(FakeProvider.CREATED_VMS.get() - created).as("one template, two forks").isEqualTo(3);
@@ -348,6 +450,19 @@ class VmExtensionTest {
         List<Event> skipped = r.containerEvents().skipped().list();
         assertThat(skipped).singleElement().extracting(e -> e.getRequiredPayload(String.class)).asString()
                 .isEqualTo("backend 'fake' unavailable: no fake hypervisor today");
+        assertThat(FakeProvider.CREATED_VMS.get()).isEqualTo(created);
+    }
+
+    @Test
+    void aBackendMissingFromTheClassPathFailsTheClassWithTheArtifactToAdd() {
+        int created = FakeProvider.CREATED_VMS.get();
+        EngineExecutionResults r = run(KvmNotOnTheClassPath.class);
+
+        r.containerEvents().assertStatistics(s -> s.skipped(0));
+        assertThat(containerFailure(r))
+                .hasRootCauseInstanceOf(org.junit.jupiter.api.extension.ExtensionConfigurationException.class)
+                .hasMessageContaining("Backend 'kvm' is not on the test class path (found: fake).")
+                .hasMessageContaining("dev.ignition:ignition-kvm");
         assertThat(FakeProvider.CREATED_VMS.get()).isEqualTo(created);
     }
 
@@ -370,6 +485,27 @@ class VmExtensionTest {
         assertThat(t).hasMessageContaining("the template VM of NeverReady.VM was not ready")
                 .hasMessageContaining("'never printed' did not appear")
                 .hasMessageContaining("echo ready");
+    }
+
+    @Test
+    void templatesWaitForAConsoleMatchOrACondition() {
+        run(ReadyByPattern.class).testEvents().assertStatistics(s -> s.started(1).succeeded(1));
+        run(ReadyByCondition.class).testEvents().assertStatistics(s -> s.started(1).succeeded(1));
+    }
+
+    @Test
+    void aTemplateWhosePatternNeverMatchesFailsWithItsConsoleOutput() {
+        assertThat(containerFailure(run(NeverReadyByPattern.class)))
+                .hasMessageContaining("the template VM of NeverReadyByPattern.VM was not ready")
+                .hasMessageContaining("nothing matching /login: ?$/ appeared")
+                .hasMessageContaining("echo ready");
+    }
+
+    @Test
+    void aTemplateWaitingForVsockWithoutADeviceSaysHowToAddOne() {
+        assertThat(containerFailure(run(ReadyByVsockWithoutVsock.class)))
+                .hasMessageContaining("the template VM of ReadyByVsockWithoutVsock.VM was not ready: cannot wait for vsock"
+                        + " port 5000: the VM has no vsock device; add one with configure(b -> b.vsock(3))");
     }
 
     @Test

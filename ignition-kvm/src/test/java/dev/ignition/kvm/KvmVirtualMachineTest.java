@@ -182,4 +182,37 @@ class KvmVirtualMachineTest {
             assertThat(vm.awaitExit(T)).contains(new VmExit.GuestExit(0));
         }
     }
+
+    /**
+     * A hand-assembled guest that reports its CPL (CS.RPL) as its exit code, through port I/O. (Not
+     * RFLAGS.IOPL read by {@code pushfq}: KVM's PVM flavour runs user code natively and shows the
+     * host's IOPL there, while it emulates {@code in}/{@code out} against the guest's.)
+     */
+    static FreestandingGuest privilegeReporter() {
+        byte[] code = {
+            (byte) 0x8C, (byte) 0xC8,               // mov eax, cs
+            0x24, 0x03,                             // and al, 3            (CPL = CS.RPL)
+            (byte) 0xE6, (byte) 0xF4,               // out 0xf4, al
+            (byte) 0xEB, (byte) 0xFE,               // jmp $
+        };
+        return new FreestandingGuest("privilege", code, TestGuests.LOAD_ADDRESS, TestGuests.LOAD_ADDRESS, 2L << 20);
+    }
+
+    @Test
+    void freestandingGuestsRunAtCpl3AndMayStillUsePorts() {
+        try (VirtualMachine vm = vm(privilegeReporter())) {
+            vm.start();
+            assertThat(vm.awaitExit(T)).contains(new VmExit.GuestExit(3));
+        }
+    }
+
+    @Test
+    void aPrivilegedInstructionFaultsAndEndsTheVmAsATripleFault() {
+        byte[] hlt = {(byte) 0xF4, (byte) 0xEB, (byte) 0xFE}; // hlt; jmp $ — at CPL 0 it would halt quietly
+        try (VirtualMachine vm = vm(new FreestandingGuest("hlt", hlt, TestGuests.LOAD_ADDRESS,
+                TestGuests.LOAD_ADDRESS, 2L << 20))) {
+            vm.start();
+            assertThat(vm.awaitExit(T)).hasValueSatisfying(exit -> assertThat(exit).isInstanceOf(VmExit.Shutdown.class));
+        }
+    }
 }

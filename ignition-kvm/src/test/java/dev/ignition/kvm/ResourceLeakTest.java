@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.ignition.VirtualMachine;
 import dev.ignition.VmExit;
 import dev.ignition.guest.TestGuests;
+import dev.ignition.kvm.internal.KvmProvider;
 import dev.ignition.testkit.RequiresBackend;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -75,10 +76,12 @@ class ResourceLeakTest {
 
     @Test
     @org.junit.jupiter.api.Timeout(value = 20, unit = java.util.concurrent.TimeUnit.MINUTES)
-    void twoHundredCreateStartCloseCyclesLeaveFdsAndMappingsUnchanged() throws IOException {
+    void twoHundredCreateStartCloseCyclesLeaveFdsAndMappingsUnchanged() throws IOException, InterruptedException {
         for (int i = 0; i < 5; i++) { // warm up: process-wide /dev/kvm fd, class loading, JIT
             cycle(true);
         }
+        // Closed VMs are torn down and the shell pool refilled in the background: count when idle.
+        assertThat(KvmProvider.awaitBackgroundWork(Duration.ofSeconds(60))).isTrue();
         long fds = openFds();
         long maps = mappings();
         long t0 = System.nanoTime();
@@ -93,6 +96,7 @@ class ResourceLeakTest {
         }
         dog.interrupt();
         System.out.printf("%d VM cycles in %.1f s%n", CYCLES, (System.nanoTime() - t0) / 1e9);
+        assertThat(KvmProvider.awaitBackgroundWork(Duration.ofSeconds(60))).isTrue();
         assertThat(openFds()).as("open file descriptors").isEqualTo(fds);
         // The JVM itself maps and unmaps now and then (code cache, GC, thread stacks kept by
         // glibc); a leak here would be at least one mapping per cycle.

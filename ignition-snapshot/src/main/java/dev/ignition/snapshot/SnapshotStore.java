@@ -7,6 +7,7 @@ import dev.ignition.snapshot.internal.WorkArea;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import org.jspecify.annotations.Nullable;
 
 /**
  * A snapshot store: a directory of immutable, content-addressed layers (full memory images and
@@ -168,6 +169,16 @@ public final class SnapshotStore implements AutoCloseable {
     /** Removes layers that no snapshot name reaches. */
     public GcResult gc() {
         return impl.gc();
+    }
+
+    /** Checks, before a VM is paused, what a write of {@code name} (a diff over {@code parentName} if not null) would refuse. */
+    void checkWritable(String name, @Nullable String parentName, GuestMemory memory) {
+        impl.checkWritable(name, parentName, memory);
+    }
+
+    /** Whether {@code name} exists (its chain is not checked). */
+    boolean contains(String name) {
+        return impl.contains(name);
     }
 
     /** A new locked working directory under {@code work/}, deleted when the lease closes. */

@@ -1,6 +1,7 @@
 package dev.ignition.snapshot;
 
 import dev.ignition.IgnitionException;
+import dev.ignition.IllegalVmStateException;
 import dev.ignition.SnapshotMismatchException;
 import dev.ignition.VirtualMachine;
 import dev.ignition.VmImage;
@@ -101,37 +102,55 @@ public final class VmSnapshots {
      * Pauses {@code vm}, captures it and writes it into {@code store} as {@code name}, then
      * resumes it if it was running.
      *
-     * @throws IllegalStateException for a diff when the VM does not track dirty pages or has no
-     *     previous snapshot in this store
+     * <p>Everything that can be checked without the capture (the name, a conflict with an
+     * existing snapshot, the parent of a diff and its chain, the VM's state, the store being open
+     * and writable) is checked before the VM is paused. When the snapshot fails anyway (disk full,
+     * an I/O error, a device that cannot save its state, interruption), nothing is lost: the
+     * pages written since the last published snapshot still go into the next diff.
+     *
+     * @throws IllegalVmStateException if the VM was never started or is closed or exited
+     * @throws DiffUnavailableException for a {@link Kind#DIFF} when the VM does not track dirty
+     *     pages or has no previous snapshot in this store
+     * @throws InvalidSnapshotNameException if {@code name} is not allowed
+     * @throws SnapshotConflictException if {@code name} exists
+     * @throws SnapshotException if the write fails (the store and the VM stay usable)
      */
     public static Result snapshot(VirtualMachine vm, SnapshotStore store, String name, Kind kind) {
         MachineInternals m = internals(vm);
+        VmState before = vm.state();
+        if (before != VmState.RUNNING && before != VmState.PAUSED) {
+            throw new IllegalVmStateException("snapshot", before);
+        }
         Lineage lineage;
         synchronized (LINEAGE) {
             lineage = LINEAGE.get(vm);
         }
         String parent = lineage != null && lineage.store.equals(store.directory()) ? lineage.name : null;
-        if (parent != null && !exists(store, parent)) {
+        if (parent != null && !store.contains(parent)) {
             parent = null; // the parent was deleted: start a new chain
         }
         boolean diff = switch (kind) {
             case FULL -> false;
             case DIFF -> {
                 if (!m.tracksDirtyPages()) {
-                    throw new IllegalStateException("diff snapshots need dirty page tracking: build the VM with trackDirtyPages(true)");
+                    throw new DiffUnavailableException("diff snapshots need dirty page tracking: build the VM with"
+                            + " trackDirtyPages(true)");
                 }
                 if (parent == null) {
-                    throw new IllegalStateException("no previous snapshot of this VM in " + store.directory()
+                    throw new DiffUnavailableException("no previous snapshot of this VM in " + store.directory()
                             + " to diff against: take a full one first");
                 }
                 yield true;
             }
             case AUTO -> m.tracksDirtyPages() && parent != null;
         };
-        boolean wasRunning = vm.state() == VmState.RUNNING;
+        store.checkWritable(name, diff ? parent : null, m.memory());
+        boolean wasRunning = before == VmState.RUNNING;
         long t0 = System.nanoTime();
+        MachineInternals.Captured c = null;
+        boolean published = false;
         try {
-            MachineInternals.Captured c = m.capture();
+            c = m.capture();
             long captured = System.nanoTime();
             Map<String, byte[]> state = new LinkedHashMap<>();
             state.put(META, meta(m));
@@ -146,9 +165,14 @@ public final class VmSnapshots {
             synchronized (LINEAGE) {
                 LINEAGE.put(vm, new Lineage(store.directory(), name));
             }
+            published = true;
             return new Result(w, diff ? parent : null, Duration.ofNanos(System.nanoTime() - t0),
                     Duration.ofNanos(captured - t0));
         } finally {
+            if (!published && c != null && c.dirty() != null) {
+                // The lineage still names the previous snapshot: the next diff against it needs these pages.
+                m.returnDirtyPages(c.dirty());
+            }
             if (wasRunning && vm.state() == VmState.PAUSED) {
                 vm.resume();
             }
@@ -313,7 +337,8 @@ public final class VmSnapshots {
             @Override
             public synchronized GuestMemory takeMemory() {
                 if (taken) {
-                    throw new IllegalStateException("the memory of this image was already handed out");
+                    throw new SnapshotException("the image of snapshot '" + r.name() + "' was already used to build a"
+                            + " VM: an image serves one VM; take another with VmSnapshots.image, or use VmSnapshots.fork");
                 }
                 taken = true;
                 return memory;
@@ -351,10 +376,6 @@ public final class VmSnapshots {
                 return "VmImage[" + r.name() + ", " + backend + ", " + vcpus + " vCPU, " + (memoryBytes >> 20) + " MiB]";
             }
         };
-    }
-
-    private static boolean exists(SnapshotStore store, String name) {
-        return store.list().stream().anyMatch(s -> s.name().equals(name));
     }
 
     private static void closeQuietly(VmImage image) {

@@ -8,7 +8,8 @@ import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * Runs the annotated test class or method only where the named backend can create VMs; elsewhere
- * it is skipped with the backend's own explanation ("/dev/kvm does not exist: …").
+ * it is skipped with the backend's own explanation ("/dev/kvm does not exist: …"). A backend that
+ * is not on the class path at all fails the test with the artifact to add: that is a build mistake.
  *
  * <p>Set the environment variable {@value BackendCondition#REQUIRE_ENV} to a comma-separated list
  * of backend names (CI does, for hosts that must run them) to turn such a skip into a failure.

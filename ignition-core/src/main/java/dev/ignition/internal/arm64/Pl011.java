@@ -153,6 +153,53 @@ public final class Pl011 implements MmioDevice {
         update();
     }
 
+    private static final int STATE_VERSION = 1;
+    /** Received bytes a saved state may hold; more is taken as a corrupt or hostile state. */
+    static final int MAX_SAVED_RX = 1 << 20;
+
+    /** Registers, the line level and the bytes received but not yet read by the guest. */
+    @Override
+    public synchronized byte[] saveState() {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(44 + rx.size());
+        b.putInt(STATE_VERSION).putInt(ibrd).putInt(fbrd).putInt(lcr).putInt(cr).putInt(ifls).putInt(imsc)
+                .putInt(ris).putInt(dmacr).putInt(ilpr).put((byte) (lineHigh ? 1 : 0)).put(new byte[3]);
+        for (byte c : rx) {
+            b.put(c);
+        }
+        return b.array();
+    }
+
+    /**
+     * Restores what {@link #saveState()} returned. The line level is taken as saved, not driven:
+     * the interrupt controller's own restored state already holds it.
+     */
+    @Override
+    public synchronized void restoreState(byte[] state) {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(state);
+        if (state.length < 44 || b.getInt() != STATE_VERSION) {
+            throw new IllegalArgumentException(name() + ": unsupported or truncated state (" + state.length + " bytes)");
+        }
+        if (state.length - 44 > MAX_SAVED_RX) {
+            throw new IllegalArgumentException(name() + ": state holds " + (state.length - 44)
+                    + " received bytes, more than " + MAX_SAVED_RX);
+        }
+        ibrd = b.getInt() & 0xffff;
+        fbrd = b.getInt() & 0x3f;
+        lcr = b.getInt() & 0xff;
+        cr = b.getInt() & 0xffff;
+        ifls = b.getInt() & 0x3f;
+        imsc = b.getInt() & 0x7ff;
+        ris = b.getInt() & 0x7ff;
+        dmacr = b.getInt() & 7;
+        ilpr = b.getInt() & 0xff;
+        lineHigh = b.get() != 0;
+        b.position(44);
+        rx.clear();
+        while (b.hasRemaining()) {
+            rx.add(b.get());
+        }
+    }
+
     /** Whether the interrupt line is currently driven high. */
     public synchronized boolean interruptPending() {
         return lineHigh;

@@ -1,5 +1,6 @@
 package dev.ignition.internal.device;
 
+import dev.ignition.device.Device;
 import dev.ignition.device.DeviceContext;
 import dev.ignition.device.MmioDevice;
 
@@ -52,5 +53,16 @@ public final class BootTimer implements MmioDevice {
     /** Nanoseconds from start to the guest's signal, or -1 before it. */
     public long bootNanos() {
         return bootNanos;
+    }
+
+    /** {@inheritDoc} Stateless: the boot time measures this VM's own start; a restored VM reports none. */
+    @Override
+    public byte[] saveState() {
+        return new byte[0];
+    }
+
+    @Override
+    public void restoreState(byte[] state) {
+        Device.requireNoState(this, state);
     }
 }

@@ -1,5 +1,6 @@
 package dev.ignition.internal.device;
 
+import dev.ignition.device.Device;
 import dev.ignition.device.PortIoDevice;
 
 /** A device on one I/O port that reads as zero and acts on the byte written to it. */
@@ -38,5 +39,16 @@ abstract class SinglePortDevice implements PortIoDevice {
     @Override
     public final void write(int offset, int size, long value) {
         onWrite((int) (value & 0xff));
+    }
+
+    /** {@inheritDoc} Stateless: it acts on each write at once and keeps nothing. */
+    @Override
+    public final byte[] saveState() {
+        return new byte[0];
+    }
+
+    @Override
+    public final void restoreState(byte[] state) {
+        Device.requireNoState(this, state);
     }
 }

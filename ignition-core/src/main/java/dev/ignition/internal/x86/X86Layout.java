@@ -9,7 +9,8 @@ import java.util.List;
  */
 public final class X86Layout {
     public static final long GDT_ADDR = 0x500;
-    public static final long IDT_ADDR = 0x520;
+    /** After the seven GDT entries (0x500–0x537). */
+    public static final long IDT_ADDR = 0x540;
     public static final long ZERO_PAGE_ADDR = 0x7000;
     public static final long BOOT_STACK_POINTER = 0x8ff0;
     public static final long PML4_ADDR = 0x9000;

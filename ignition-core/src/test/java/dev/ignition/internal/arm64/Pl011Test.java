@@ -1,6 +1,7 @@
 package dev.ignition.internal.arm64;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.ignition.device.DeviceContext;
 import dev.ignition.device.InterruptLine;
@@ -71,5 +72,47 @@ class Pl011Test {
         uart.write(Pl011.ICR, 4, Pl011.INT_TX);
         assertThat(line).containsExactly(true, false);
         assertThat(uart.read(Pl011.RIS, 4) & Pl011.INT_TX).isZero();
+    }
+
+    @Test
+    void stateRoundTripsRegistersLineLevelAndUnreadInput() {
+        uart.write(Pl011.IBRD, 4, 26);
+        uart.write(Pl011.FBRD, 4, 3);
+        uart.write(Pl011.LCR_H, 4, 0x70);
+        uart.write(Pl011.CR, 4, 0x301);
+        uart.write(Pl011.IFLS, 4, 0x09);
+        uart.write(Pl011.IMSC, 4, Pl011.INT_RX);
+        uart.write(Pl011.DMACR, 4, 2);
+        uart.write(Pl011.ILPR, 4, 7);
+        uart.receive("abc".getBytes());
+        assertThat(uart.interruptPending()).isTrue();
+        byte[] state = uart.saveState();
+
+        Pl011 fresh = new Pl011(Arm64Layout.UART_BASE, Arm64Layout.UART_SPI, out);
+        fresh.restoreState(state);
+        assertThat(fresh.saveState()).isEqualTo(state);
+        for (int reg : new int[] {Pl011.IBRD, Pl011.FBRD, Pl011.LCR_H, Pl011.CR, Pl011.IFLS, Pl011.IMSC, Pl011.RIS,
+                Pl011.MIS, Pl011.DMACR, Pl011.ILPR, Pl011.FR}) {
+            assertThat(fresh.read(reg, 4)).as("register 0x%x", reg).isEqualTo(uart.read(reg, 4));
+        }
+        assertThat(fresh.interruptPending()).isTrue();
+        assertThat(fresh.read(Pl011.DR, 4)).isEqualTo('a');
+        assertThat(fresh.read(Pl011.DR, 4)).isEqualTo('b');
+        assertThat(fresh.read(Pl011.DR, 4)).isEqualTo('c');
+        assertThat(fresh.read(Pl011.FR, 4) & Pl011.FR_RXFE).isNotZero();
+    }
+
+    @Test
+    void corruptStateIsRejected() {
+        byte[] state = uart.saveState();
+        Pl011 other = new Pl011(Arm64Layout.UART_BASE, Arm64Layout.UART_SPI, out);
+        assertThatThrownBy(() -> other.restoreState(java.util.Arrays.copyOf(state, 20)))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("truncated");
+        byte[] badVersion = state.clone();
+        badVersion[3] = 9;
+        assertThatThrownBy(() -> other.restoreState(badVersion)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("unsupported");
+        assertThatThrownBy(() -> other.restoreState(new byte[44 + Pl011.MAX_SAVED_RX + 1]))
+                .isInstanceOf(IllegalArgumentException.class);
     }
 }

@@ -33,6 +33,16 @@ class DeviceBusTest {
 
             @Override
             public void write(long offset, int size, long value) {}
+
+            @Override
+            public byte[] saveState() {
+                return new byte[0];
+            }
+
+            @Override
+            public void restoreState(byte[] state) {
+                dev.ignition.device.Device.requireNoState(this, state);
+            }
         };
     }
 

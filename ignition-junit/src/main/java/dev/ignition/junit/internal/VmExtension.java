@@ -8,6 +8,7 @@ import dev.ignition.testkit.internal.BackendCheck;
 import java.lang.reflect.Field;
 import java.lang.reflect.Modifier;
 import java.util.List;
+import java.util.Locale;
 import java.util.Optional;
 import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.extension.AfterTestExecutionCallback;
@@ -84,8 +85,11 @@ public final class VmExtension implements ExecutionCondition, BeforeAllCallback,
     /** The test's fork, created on first use and closed with the test's store. */
     private static TemplateSnapshot.Fork fork(ExtensionContext context) {
         return context.getStore(NS).getOrComputeIfAbsent(forkKey(context), k -> {
-            TemplateSnapshot.Fork f = snapshot(context).fork();
-            context.publishReportEntry("ignition.fork", String.format("forked in %.2f ms", f.forkTime().toNanos() / 1e6));
+            TemplateSnapshot snapshot = snapshot(context);
+            TemplateSnapshot.Fork f = snapshot.fork();
+            String ms = String.format(Locale.ROOT, "%.2f ms", f.forkTime().toNanos() / 1e6);
+            context.publishReportEntry("ignition.fork", "forked in " + ms);
+            timings(snapshot.name() + ": forked for " + context.getDisplayName() + " in " + ms);
             return f;
         }, TemplateSnapshot.Fork.class);
     }
@@ -106,8 +110,28 @@ public final class VmExtension implements ExecutionCondition, BeforeAllCallback,
         return owner.getStore(NS).getOrComputeIfAbsent(List.of("template", field), k -> {
             TemplateSnapshot s = TemplateSnapshot.create(template, field.getDeclaringClass().getSimpleName() + "." + field.getName());
             owner.publishReportEntry("ignition.template", s.summary());
-            return s;
-        }, TemplateSnapshot.class);
+            timings(s.name() + ": template " + s.summary());
+            return new Timed(s);
+        }, Timed.class).snapshot();
+    }
+
+    /**
+     * Prints one line of timings. Report entries reach only listeners that show them (Surefire
+     * does not), so the template's and each fork's time also go to standard output, which
+     * Surefire shows on the console and keeps in its XML report with the test that printed it;
+     * the forks' summary, printed when the class is done, reaches the console only.
+     */
+    private static void timings(String line) {
+        System.out.println("[ignition] " + line);
+    }
+
+    /** Stored in place of the snapshot so that closing it prints the forks' times first. */
+    private record Timed(TemplateSnapshot snapshot) implements AutoCloseable {
+        @Override
+        public void close() {
+            timings(snapshot.name() + ": " + snapshot.forkSummary());
+            snapshot.close();
+        }
     }
 
     /** The outermost class context whose class declares or inherits the template field. */

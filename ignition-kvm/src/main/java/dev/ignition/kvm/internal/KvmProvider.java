@@ -88,4 +88,12 @@ public final class KvmProvider implements HypervisorProvider {
     public HypervisorVm createVm(VmConfig config) {
         return new KvmVm(KvmSystem.get(), config);
     }
+
+    /**
+     * Waits until the backend's background work is done: retired VMs closed, the shell pool full
+     * (see {@code KvmShells}). For tests that count descriptors; not exported from the module.
+     */
+    public static boolean awaitBackgroundWork(java.time.Duration timeout) throws InterruptedException {
+        return KvmSystem.get().shells.awaitIdle(timeout);
+    }
 }

@@ -17,6 +17,8 @@ final class KvmSystem {
     final long vcpuMmapSize;
     /** {@code kvm_cpuid2} as returned by KVM_GET_SUPPORTED_CPUID (header + nent entries). */
     final byte[] supportedCpuid;
+    /** VM shells made ahead, and VM fds closed behind. */
+    final KvmShells shells;
 
     /** MSRs a snapshot saves, once known to be readable for our guests' CPUID (see KvmVcpu). */
     private volatile int[] snapshotMsrs;
@@ -24,6 +26,7 @@ final class KvmSystem {
     private KvmSystem(int kvmFd) {
         this.kvmFd = kvmFd;
         this.vcpuMmapSize = Libc.ioctl(kvmFd, KvmIoctl.GET_VCPU_MMAP_SIZE.request, 0, "KVM_GET_VCPU_MMAP_SIZE");
+        this.shells = new KvmShells(kvmFd, KvmShells.poolSize(System.getProperty(KvmShells.POOL_PROPERTY)));
         try (Arena a = Arena.ofConfined()) {
             long entrySize = KvmStructs.KVM_CPUID_ENTRY2.byteSize();
             MemorySegment buf = a.allocate(KvmStructs.KVM_CPUID2.byteSize() + KvmStructs.MAX_CPUID_ENTRIES * entrySize, 8);

@@ -4,9 +4,11 @@ import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 import dev.ignition.internal.posix.Errno;
 import dev.ignition.internal.posix.Libc;
+import dev.ignition.internal.x86.LongModeSetup;
 import dev.ignition.spi.BootState;
 import dev.ignition.spi.Vcpu;
 import dev.ignition.spi.VcpuExit;
@@ -26,6 +28,10 @@ final class KvmVcpu implements Vcpu {
     private static final long CR4_PAE = 0x20;
     private static final long EFER_LME = 0x100;
     private static final long EFER_LMA = 0x400;
+    /** RFLAGS bit 1 is always set. */
+    private static final long RFLAGS_RESERVED = 0x2;
+    /** RFLAGS.IOPL = 3: in/out are legal at CPL 3. */
+    private static final long RFLAGS_IOPL3 = 0x3000;
     private static final int APIC_MODE_NMI = 4;
     private static final int APIC_MODE_EXTINT = 7;
 
@@ -116,18 +122,21 @@ final class KvmVcpu implements Vcpu {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment sregs = a.allocate(KvmStructs.KVM_SREGS);
             Libc.ioctl(fd, KvmIoctl.GET_SREGS.request, sregs, "KVM_GET_SREGS");
-            segment(sregs, "cs", 0x08, 0xb, 0, 1);
+            // CPL is the DPL of CS and SS; the selectors' RPL and the descriptors' DPL agree with it.
+            int cpl = boot.cpl();
+            boolean user = cpl == 3;
+            segment(sregs, "cs", user ? LongModeSetup.USER_CS : LongModeSetup.KERNEL_CS, 0xb, 0, 1, cpl);
             for (String s : new String[] {"ds", "es", "fs", "gs", "ss"}) {
-                segment(sregs, s, 0x10, 0x3, 1, 0);
+                segment(sregs, s, user ? LongModeSetup.USER_DS : LongModeSetup.KERNEL_DS, 0x3, 1, 0, cpl);
             }
             MemorySegment tr = slice(sregs, "tr", KvmStructs.KVM_SEGMENT.byteSize());
-            setSegmentFields(tr, 0x18, 0xb, 0, 0, 0);
+            setSegmentFields(tr, LongModeSetup.TSS_SELECTOR, 0xb, 0, 0, 0, 0);
             MemorySegment gdt = slice(sregs, "gdt", KvmStructs.KVM_DTABLE.byteSize());
             gdt.set(JAVA_LONG, 0, boot.gdtBase());
-            gdt.set(java.lang.foreign.ValueLayout.JAVA_SHORT, 8, (short) 31);
+            gdt.set(JAVA_SHORT, 8, (short) LongModeSetup.GDT_LIMIT);
             MemorySegment idt = slice(sregs, "idt", KvmStructs.KVM_DTABLE.byteSize());
             idt.set(JAVA_LONG, 0, boot.idtBase());
-            idt.set(java.lang.foreign.ValueLayout.JAVA_SHORT, 8, (short) 7);
+            idt.set(JAVA_SHORT, 8, (short) LongModeSetup.IDT_LIMIT);
             setSreg(sregs, "cr0", getSreg(sregs, "cr0") | CR0_PE | CR0_PG);
             setSreg(sregs, "cr3", boot.cr3());
             setSreg(sregs, "cr4", getSreg(sregs, "cr4") | CR4_PAE);
@@ -135,7 +144,7 @@ final class KvmVcpu implements Vcpu {
             Libc.ioctl(fd, KvmIoctl.SET_SREGS.request, sregs, "KVM_SET_SREGS");
 
             MemorySegment regs = a.allocate(KvmStructs.KVM_REGS);
-            KvmStructs.REGS_RFLAGS.set(regs, 0L, 2L);
+            KvmStructs.REGS_RFLAGS.set(regs, 0L, RFLAGS_RESERVED | (user ? RFLAGS_IOPL3 : 0));
             KvmStructs.REGS_RIP.set(regs, 0L, boot.rip());
             KvmStructs.REGS_RSP.set(regs, 0L, boot.rsp());
             KvmStructs.REGS_RBP.set(regs, 0L, boot.rsp());
@@ -178,18 +187,18 @@ final class KvmVcpu implements Vcpu {
         return sregs.asSlice(KvmStructs.KVM_SREGS.byteOffset(groupElement(field)), size);
     }
 
-    private static void segment(MemorySegment sregs, String name, int selector, int type, int db, int l) {
-        setSegmentFields(slice(sregs, name, KvmStructs.KVM_SEGMENT.byteSize()), selector, type, db, 1, l);
+    private static void segment(MemorySegment sregs, String name, int selector, int type, int db, int l, int dpl) {
+        setSegmentFields(slice(sregs, name, KvmStructs.KVM_SEGMENT.byteSize()), selector, type, db, 1, l, dpl);
     }
 
     /** A flat 4 GiB segment (base 0, G=1, present). */
-    private static void setSegmentFields(MemorySegment seg, int selector, int type, int db, int s, int l) {
+    private static void setSegmentFields(MemorySegment seg, int selector, int type, int db, int s, int l, int dpl) {
         seg.set(JAVA_LONG, 0, 0L);
         seg.set(JAVA_INT, 8, 0xffff_ffff);
-        seg.set(java.lang.foreign.ValueLayout.JAVA_SHORT, 0x0c, (short) selector);
+        seg.set(JAVA_SHORT, 0x0c, (short) selector);
         seg.set(JAVA_BYTE, 0x0e, (byte) type);
         seg.set(JAVA_BYTE, 0x0f, (byte) 1); // present
-        seg.set(JAVA_BYTE, 0x10, (byte) 0); // dpl
+        seg.set(JAVA_BYTE, 0x10, (byte) dpl);
         seg.set(JAVA_BYTE, 0x11, (byte) db);
         seg.set(JAVA_BYTE, 0x12, (byte) s);
         seg.set(JAVA_BYTE, 0x13, (byte) l);

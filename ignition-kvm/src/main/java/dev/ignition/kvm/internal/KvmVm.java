@@ -3,9 +3,7 @@ package dev.ignition.kvm.internal;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import dev.ignition.device.InterruptLine;
-import dev.ignition.internal.posix.Errno;
 import dev.ignition.internal.posix.Libc;
-import dev.ignition.internal.x86.X86Layout;
 import dev.ignition.memory.GuestMemory;
 import dev.ignition.memory.MemoryRegion;
 import dev.ignition.spi.BootState;
@@ -19,13 +17,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A KVM VM: memory slots (one per {@link MemoryRegion}), the in-kernel irqchip (PICs, IOAPIC,
- * LAPICs) and PIT, created in the order the kernel requires (irqchip and PIT before vCPUs), and
- * irqfds for edge-triggered lines where the kernel has {@code KVM_CAP_IRQFD}.
+ * A KVM VM: memory slots (one per {@link MemoryRegion}) on a shell from {@link KvmShells} (the VM
+ * fd with the in-kernel irqchip — PICs, IOAPIC, LAPICs — and PIT, made before any vCPU as the
+ * kernel requires), and irqfds for edge-triggered lines where the kernel has {@code KVM_CAP_IRQFD}.
  */
 final class KvmVm implements HypervisorVm {
     private static final Logger LOG = LoggerFactory.getLogger(KvmVm.class);
-    private static final int CREATE_VM_ATTEMPTS = 5;
     /** System property: {@code false} keeps every line on {@code KVM_IRQ_LINE} (for comparison). */
     static final String IRQFD_PROPERTY = "ignition.kvm.irqfd";
 
@@ -41,42 +38,20 @@ final class KvmVm implements HypervisorVm {
         this.system = system;
         this.memory = config.memory();
         this.trackDirty = config.trackDirtyPages();
-        this.vmFd = createVm(system.kvmFd);
+        KvmShells.Shell shell = system.shells.take();
+        this.vmFd = shell.vmFd();
         try {
-            Libc.ioctl(vmFd, KvmIoctl.SET_TSS_ADDR.request, X86Layout.TSS_ADDR, "KVM_SET_TSS_ADDR");
             int slot = 0;
             for (MemoryRegion r : memory.regions()) {
                 setMemoryRegion(slot++, r);
             }
-            Libc.ioctl(vmFd, KvmIoctl.CREATE_IRQCHIP.request, 0, "KVM_CREATE_IRQCHIP");
-            try (Arena a = Arena.ofConfined()) {
-                MemorySegment pit = a.allocate(KvmStructs.KVM_PIT_CONFIG);
-                KvmStructs.PIT_CONFIG_FLAGS.set(pit, 0L, KvmIoctl.PIT_SPEAKER_DUMMY);
-                Libc.ioctl(vmFd, KvmIoctl.CREATE_PIT2.request, pit, "KVM_CREATE_PIT2");
-            }
-            // irqfds need the in-kernel irqchip, created above.
-            this.irqfds = new KvmIrqfds(vmFd, irqfdsWanted(System.getProperty(IRQFD_PROPERTY))
-                    && KvmIrqfds.probe(vmFd));
+            this.irqfds = new KvmIrqfds(vmFd, irqfdsWanted(System.getProperty(IRQFD_PROPERTY)) && shell.irqfdCapable());
             LOG.debug("KVM VM: edge-triggered (virtio) interrupts via {}", irqfds.supported()
                     ? "irqfd (KVM_IRQFD)" : "KVM_IRQ_LINE (irqfd unavailable or disabled by -D" + IRQFD_PROPERTY + "=false)");
         } catch (RuntimeException e) {
-            Libc.close(vmFd);
+            system.shells.retire(vmFd);
             throw e;
         }
-    }
-
-    private static int createVm(int kvmFd) {
-        int rc = 0;
-        for (int attempt = 0; attempt < CREATE_VM_ATTEMPTS; attempt++) {
-            rc = Libc.ioctlRaw(kvmFd, KvmIoctl.CREATE_VM.request, 0);
-            if (rc >= 0) {
-                return rc;
-            }
-            if (-rc != Errno.EINTR) {
-                break;
-            }
-        }
-        throw Libc.error("ioctl(KVM_CREATE_VM)", -rc);
     }
 
     private void setMemoryRegion(int slot, MemoryRegion r) {
@@ -191,7 +166,7 @@ final class KvmVm implements HypervisorVm {
         try {
             irqfds.close();
         } finally {
-            Libc.close(vmFd);
+            system.shells.retire(vmFd); // the kernel's teardown of the VM may take a while: see KvmShells
         }
     }
 }

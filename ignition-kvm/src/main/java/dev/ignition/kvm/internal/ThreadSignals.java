@@ -14,7 +14,8 @@ import java.lang.invoke.MethodHandle;
  * Kicking a vCPU thread out of {@code KVM_RUN} without a Java signal handler (the JVM owns signal
  * handling): the vCPU thread blocks {@link #KICK_SIGNAL}; {@code KVM_SET_SIGNAL_MASK} unblocks it
  * only while the guest runs, so a {@code tgkill} makes {@code KVM_RUN} return {@code EINTR} and the
- * signal stays pending until {@link #drainKick()} accepts it. It is never delivered to a handler.
+ * signal stays pending until {@link #drainKick()} accepts it. It is never delivered to a handler,
+ * and its disposition is "ignore" in case it ever is ({@link #ignoreKick()}).
  */
 final class ThreadSignals {
     /** SIGRTMIN + 6 with glibc's SIGRTMIN of 34: unused by HotSpot and glibc. */
@@ -30,7 +31,34 @@ final class ThreadSignals {
     private static final MethodHandle SIGTIMEDWAIT = Libc.bindOptional("sigtimedwait",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS), true);
 
+    private static final MethodHandle SIGNAL = Libc.bindOptional("signal",
+            FunctionDescriptor.of(ADDRESS, JAVA_INT, ADDRESS), false);
+    private static final MemorySegment SIG_IGN = MemorySegment.ofAddress(1);
+    private static final MemorySegment SIG_ERR = MemorySegment.ofAddress(-1);
+
+    static {
+        ignoreKick();
+    }
+
     private ThreadSignals() {}
+
+    /**
+     * Makes the kick signal's disposition "ignore", so that a kick that is ever delivered rather
+     * than left pending is dropped instead of killing the process (its default action). Kicks
+     * keep working: the kernel never drops a signal the target blocks, and inside KVM_RUN it
+     * still counts as blocked (the thread's saved mask), so KVM_RUN returns EINTR as before.
+     * Seen on this project's PVM hosts: the JVM died of SIGRTMIN+6 under many pause/resume cycles.
+     */
+    private static void ignoreKick() {
+        try {
+            MemorySegment old = (MemorySegment) SIGNAL.invokeExact(KICK_SIGNAL, SIG_IGN);
+            if (old.address() == SIG_ERR.address()) {
+                throw new IllegalStateException("signal(" + KICK_SIGNAL + ", SIG_IGN) failed");
+            }
+        } catch (Throwable t) {
+            throw Libc.rethrow(t);
+        }
+    }
 
     /** The calling thread's kernel thread id. */
     static int gettid() {

@@ -1,6 +1,7 @@
 package dev.ignition.snapshot.internal;
 
 import dev.ignition.snapshot.CorruptLayerException;
+import dev.ignition.snapshot.SnapshotException;
 import dev.ignition.snapshot.LayerId;
 import dev.ignition.snapshot.LayerKind;
 import dev.ignition.snapshot.Verification;
@@ -138,7 +139,7 @@ public final class ChainResolver {
         } catch (SafeFiles.Refused e) {
             throw new CorruptLayerException(layer, e.getMessage());
         } catch (IOException e) {
-            throw new CorruptLayerException(layer, "manifest.json cannot be read: " + e);
+            throw unreadable(layer, "manifest.json", e);
         }
     }
 
@@ -168,7 +169,7 @@ public final class ChainResolver {
             } catch (SafeFiles.Refused e) {
                 throw new CorruptLayerException(layer, e.getMessage());
             } catch (IOException e) {
-                throw new CorruptLayerException(layer, name + " cannot be read: " + e);
+                throw unreadable(layer, name, e);
             }
             if (actual != declared) {
                 throw new CorruptLayerException(layer, name + " is " + actual + " bytes but the manifest says "
@@ -201,7 +202,7 @@ public final class ChainResolver {
                 } catch (SafeFiles.Refused e) {
                     throw new CorruptLayerException(layer, e.getMessage());
                 } catch (IOException e) {
-                    throw new CorruptLayerException(layer, name + " cannot be read: " + e);
+                    throw unreadable(layer, name, e);
                 }
                 if (crc != m.file(name).crc32c()) {
                     throw new CorruptLayerException(layer, name + " fails its checksum (CRC32C "
@@ -226,7 +227,7 @@ public final class ChainResolver {
         } catch (SafeFiles.Refused e) {
             throw new CorruptLayerException(layer, e.getMessage());
         } catch (IOException e) {
-            throw new CorruptLayerException(layer, name + " cannot be read: " + e);
+            throw unreadable(layer, name, e);
         }
         long crc = Checksums.crc32c(data, 0, data.length);
         if (crc != entry.crc32c()) {
@@ -250,5 +251,16 @@ public final class ChainResolver {
             out.put(e.name(), b);
         }
         return out;
+    }
+
+    /**
+     * A file of a layer could not be read: the layer is unusable, unless the reading thread was
+     * interrupted, which says nothing about the layer (the interrupt stays pending).
+     */
+    private static SnapshotException unreadable(String layer, String file, IOException e) {
+        if (e instanceof java.nio.channels.ClosedByInterruptException) {
+            return new SnapshotException("interrupted while reading " + file + " of snapshot layer " + layer, e);
+        }
+        return new CorruptLayerException(layer, file + " cannot be read: " + e);
     }
 }

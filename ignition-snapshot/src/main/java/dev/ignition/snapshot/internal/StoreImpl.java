@@ -81,29 +81,59 @@ public final class StoreImpl implements AutoCloseable {
     private final Path names;
     private final Path tmp;
     private final Path work;
-    private final FileChannel lockChannel;
+    /**
+     * The writer lock's file, or null for a store opened read-only. Reopened under the JVM lock
+     * when an interrupt closed it (FileChannel.lock closes the channel of an interrupted thread).
+     */
+    private @Nullable FileChannel lockChannel;
     private final ReentrantLock jvmLock;
     private final ChainResolver resolver;
+    /** Why the store cannot be written (read-only media or permissions), or null when it can. */
+    private final @Nullable String readOnly;
+    private volatile boolean closed;
 
-    private StoreImpl(Path root) throws IOException {
+    private StoreImpl(Path root, @Nullable String readOnly) throws IOException {
         this.root = root;
         this.layers = root.resolve("layers");
         this.names = root.resolve("names");
         this.tmp = root.resolve("tmp");
         this.work = root.resolve("work");
         this.resolver = new ChainResolver(layers);
+        this.readOnly = readOnly;
+        this.lockChannel = readOnly == null ? openLockFile(root) : null;
+        this.jvmLock = JVM_LOCKS.computeIfAbsent(root, k -> new ReentrantLock());
+    }
+
+    private static FileChannel openLockFile(Path root) throws IOException {
         Path lockFile = root.resolve("store.lock");
         if (Files.exists(lockFile, LinkOption.NOFOLLOW_LINKS)) {
             SafeFiles.regularFileSize(lockFile, "store.lock"); // a FIFO would block the open, a link lock another file
         }
-        this.lockChannel = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+        return FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 LinkOption.NOFOLLOW_LINKS);
-        this.jvmLock = JVM_LOCKS.computeIfAbsent(root, k -> new ReentrantLock());
     }
 
-    /** Opens (creating if needed) the store at {@code dir} and removes leftovers of crashed writes. */
+    /**
+     * Opens (creating if needed) the store at {@code dir} and removes leftovers of crashed writes.
+     * An existing store this process cannot write (read-only media, permissions) opens read-only:
+     * it can be listed, inspected, verified and restored from; writes are refused.
+     */
     public static StoreImpl open(Path dir) {
+        if (Files.isRegularFile(dir)) {
+            throw new SnapshotException("cannot open snapshot store " + dir + ": it is a regular file, not a"
+                    + " directory");
+        }
         try {
+            Path existing = Files.isDirectory(dir) ? dir.toRealPath() : null;
+            if (existing != null && Files.isRegularFile(existing.resolve(MARKER))) {
+                String why = unwritable(existing);
+                if (why != null) {
+                    checkMarker(existing, existing.resolve(MARKER));
+                    checkTopDirs(existing);
+                    LOG.info("Opened snapshot store {} read-only: {}", existing, why);
+                    return new StoreImpl(existing, why);
+                }
+            }
             Files.createDirectories(dir);
             Path root = dir.toRealPath();
             Path marker = root.resolve(MARKER);
@@ -127,7 +157,7 @@ public final class StoreImpl implements AutoCloseable {
                 }
             }
             checkTopDirs(root);
-            StoreImpl s = new StoreImpl(root);
+            StoreImpl s = new StoreImpl(root, null);
             try {
                 s.locked(() -> {
                     try {
@@ -188,7 +218,10 @@ public final class StoreImpl implements AutoCloseable {
             try {
                 SafeFiles.requireDirectory(root.resolve(d), d + "/ of store " + root);
             } catch (NoSuchFileException e) {
-                throw new SafeFiles.Refused(d + "/ of store " + root + " is missing");
+                // A read-only store may lack tmp/ and work/ (they are created by a writer's open).
+                if (d.equals("layers") || d.equals("names")) {
+                    throw new SafeFiles.Refused(d + "/ of store " + root + " is missing");
+                }
             }
         }
     }
@@ -204,7 +237,9 @@ public final class StoreImpl implements AutoCloseable {
             try {
                 SafeFiles.regularFileSize(root.resolve(f), f + " of store " + root);
             } catch (NoSuchFileException e) {
-                throw new SafeFiles.Refused(f + " of store " + root + " is missing");
+                if (f.equals(MARKER) || readOnly == null) { // a read-only store may never have had a writer
+                    throw new SafeFiles.Refused(f + " of store " + root + " is missing");
+                }
             }
         }
     }
@@ -218,14 +253,72 @@ public final class StoreImpl implements AutoCloseable {
         }
     }
 
+    /**
+     * Why this process cannot write the store at {@code root}, or null when it can. Probed by
+     * creating a file in {@code tmp/} (access(2) is not enough: root passes it on read-only mounts).
+     */
+    private static @Nullable String unwritable(Path root) {
+        Path probe = root.resolve("tmp").resolve(UUID.randomUUID() + ".probe");
+        try {
+            if (Files.exists(probe.getParent(), LinkOption.NOFOLLOW_LINKS)
+                    && !Files.isDirectory(probe.getParent(), LinkOption.NOFOLLOW_LINKS)) {
+                return null; // never probe through a link: the writable path refuses such a tmp/ (rule 0)
+            }
+            Files.createDirectories(probe.getParent());
+            Files.createFile(probe);
+            Files.delete(probe);
+            return null;
+        } catch (java.nio.file.FileSystemException e) {
+            String reason = e.getReason() != null ? e.getReason() : e.toString();
+            return reason.contains("Read-only file system") ? "it is on a read-only file system"
+                    : "it is not writable (" + reason + ")";
+        } catch (IOException e) {
+            return "it is not writable (" + e + ")";
+        }
+    }
+
     public Path root() {
         return root;
     }
 
-    /** A new locked directory under {@code work/} for a restored VM's working disk copies. */
+    /** Whether the store refuses writes (read-only media or permissions). */
+    public boolean readOnly() {
+        return readOnly != null;
+    }
+
+    /**
+     * A new locked directory for a restored VM's working disk copies: under {@code work/}, or
+     * under the system's temporary directory when the store is read-only.
+     */
     public WorkArea.Lease newWorkDir() {
+        ensureOpen("create a working directory");
         guard();
+        if (readOnly != null) {
+            try {
+                Path fallback = Path.of(System.getProperty("java.io.tmpdir"), "ignition-work");
+                Files.createDirectories(fallback);
+                return WorkArea.create(fallback);
+            } catch (IOException e) {
+                throw new SnapshotException("store " + root + " is read-only and no working directory can be"
+                        + " created under " + System.getProperty("java.io.tmpdir") + ": " + e, e);
+            }
+        }
         return WorkArea.create(work);
+    }
+
+    /** Refuses {@code operation} on a closed store, naming it. */
+    private void ensureOpen(String operation) {
+        if (closed) {
+            throw new IllegalStateException("cannot " + operation + ": snapshot store " + root + " is closed");
+        }
+    }
+
+    private void ensureWritable(String operation) {
+        ensureOpen(operation);
+        if (readOnly != null) {
+            throw new SnapshotException("cannot " + operation + ": snapshot store " + root + " is read-only ("
+                    + readOnly + ")");
+        }
     }
 
     private void cleanTmp() throws IOException {
@@ -247,10 +340,18 @@ public final class StoreImpl implements AutoCloseable {
         jvmLock.lock();
         try {
             FileLock lock;
+            if (closed) {
+                throw new IllegalStateException("snapshot store " + root + " was closed");
+            }
             try {
-                lock = lockChannel.lock();
+                FileChannel ch = lockChannel;
+                if (ch == null || !ch.isOpen()) {
+                    ch = openLockFile(root); // closed by an earlier caller's interrupt
+                    lockChannel = ch;
+                }
+                lock = ch.lock();
             } catch (IOException e) {
-                throw new SnapshotException("cannot lock " + root.resolve("store.lock") + ": " + e.getMessage(), e);
+                throw new SnapshotException("cannot lock " + root.resolve("store.lock") + ": " + e, e);
             }
             try {
                 return body.get();
@@ -292,6 +393,9 @@ public final class StoreImpl implements AutoCloseable {
             return null;
         } catch (SafeFiles.Refused e) {
             throw new CorruptNameException(name, e.getMessage());
+        } catch (java.nio.channels.ClosedByInterruptException e) {
+            // Says nothing about the name file (the interrupt stays pending).
+            throw new SnapshotException("interrupted while reading the name file of snapshot '" + name + "'", e);
         } catch (IOException e) {
             throw new CorruptNameException(name, "its name file names/" + name + " cannot be read: " + e);
         }
@@ -354,6 +458,7 @@ public final class StoreImpl implements AutoCloseable {
     // ---- writing -------------------------------------------------------------------------
 
     public WriteResult writeFull(String name, GuestMemory memory, Map<String, byte[]> state, List<Disk> disks) {
+        ensureWritable("write snapshot '" + name + "'");
         checkName(name);
         long t0 = System.nanoTime();
         return locked(() -> {
@@ -364,22 +469,14 @@ public final class StoreImpl implements AutoCloseable {
 
     public WriteResult writeDiff(String name, String parentName, GuestMemory memory, DirtyPages dirty,
             Map<String, byte[]> state, List<Disk> disks) {
-        checkName(name);
-        checkName(parentName);
-        if (name.equals(parentName)) {
-            throw new SnapshotConflictException("a diff cannot take its parent's name '" + name + "': publishing it"
-                    + " would move the name off the parent it depends on; choose a new name");
-        }
+        ensureWritable("write snapshot '" + name + "'");
+        checkDiffNames(name, parentName);
         long t0 = System.nanoTime();
         return locked(() -> {
             requireAbsent(name);
             LayerId parentId = readRef(parentName);
-            ResolvedLayer parent = resolver.resolve(parentId, Verification.METADATA).getFirst();
             Layout layout = Layout.of(memory);
-            if (!layout.sameAs(parent.layout())) {
-                throw new SnapshotConflictException("cannot write diff '" + name + "': the memory's layout " + layout
-                        + " differs from parent '" + parentName + "''s " + parent.layout());
-            }
+            checkParent(name, parentName, parentId, layout);
             PageRuns runs;
             try {
                 runs = DiffPacker.runs(layout, dirty);
@@ -388,6 +485,45 @@ public final class StoreImpl implements AutoCloseable {
             }
             return publish(name, t0, (w, dir) -> w.writeDiff(dir, parentId, memory, layout, runs, state, disks));
         });
+    }
+
+    private static void checkDiffNames(String name, String parentName) {
+        checkName(name);
+        checkName(parentName);
+        if (name.equals(parentName)) {
+            throw new SnapshotConflictException("a diff cannot take its parent's name '" + name + "': publishing it"
+                    + " would move the name off the parent it depends on; choose a new name");
+        }
+    }
+
+    /** The parent's chain validates and its memory layout is {@code layout}'s. */
+    private void checkParent(String name, String parentName, LayerId parentId, Layout layout) {
+        ResolvedLayer parent = resolver.resolve(parentId, Verification.METADATA).getFirst();
+        if (!layout.sameAs(parent.layout())) {
+            throw new SnapshotConflictException("cannot write diff '" + name + "': the memory's layout " + layout
+                    + " differs from parent '" + parentName + "''s " + parent.layout());
+        }
+    }
+
+    /**
+     * Checks what {@link #writeFull} ({@code parentName} null) or {@link #writeDiff} would refuse
+     * before any memory is captured: the store open and writable, the names, a conflict, the
+     * parent's existence, chain and layout. Takes no lock; the write checks again under it.
+     */
+    public void checkWritable(String name, @Nullable String parentName, GuestMemory memory) {
+        ensureWritable("write snapshot '" + name + "'");
+        checkName(name);
+        requireAbsent(name);
+        if (parentName != null) {
+            checkDiffNames(name, parentName);
+            checkParent(name, parentName, readRef(parentName), Layout.of(memory));
+        }
+    }
+
+    /** Whether a snapshot called {@code name} exists (its name file; the chain is not checked). */
+    public boolean contains(String name) {
+        ensureOpen("look up snapshot '" + name + "'");
+        return readRefOrNull(name) != null;
     }
 
     @FunctionalInterface
@@ -409,9 +545,11 @@ public final class StoreImpl implements AutoCloseable {
         LayerWriter w = new LayerWriter();
         try {
             Files.createDirectory(work);
+            WriteFaults.at(WriteFaults.Step.FILES);
             Manifest m = body.write(w, work);
             long p0 = System.nanoTime();
             byte[] bytes = ManifestCodec.encode(m);
+            WriteFaults.at(WriteFaults.Step.MANIFEST);
             Fs.writeNewFile(work.resolve(Manifest.MANIFEST), bytes);
             Fs.fsyncDir(work);
             LayerId id = new LayerId(Checksums.sha256Hex(bytes));
@@ -421,13 +559,16 @@ public final class StoreImpl implements AutoCloseable {
                 Fs.deleteTree(work);
             } else {
                 try {
+                    WriteFaults.at(WriteFaults.Step.RENAME);
                     Files.move(work, dest, StandardCopyOption.ATOMIC_MOVE);
                 } catch (AtomicMoveNotSupportedException | FileAlreadyExistsException e) {
                     throw new SnapshotException("cannot publish layer " + id + ": " + e, e);
                 }
                 Fs.fsyncDir(layers);
             }
+            WriteFaults.at(WriteFaults.Step.NAME);
             publishName(name, id);
+            WriteFaults.at(WriteFaults.Step.PUBLISHED);
             long end = System.nanoTime();
             ResolvedLayer layer = new ResolvedLayer(id, dest, m, Layout.of(m.layout(), m.pageSize()), null);
             return new WriteResult(name, layer.info(), m.storedPages(), dedup,
@@ -444,19 +585,23 @@ public final class StoreImpl implements AutoCloseable {
     // ---- reading -------------------------------------------------------------------------
 
     public List<LayerInfo> resolve(String name) {
+        ensureOpen("resolve snapshot '" + name + "'");
         return resolver.resolve(readRef(name), Verification.METADATA).stream().map(ResolvedLayer::info).toList();
     }
 
     public LayerInfo inspect(String name) {
+        ensureOpen("inspect snapshot '" + name + "'");
         return resolver.load(readRef(name), false).info();
     }
 
     public LayerInfo inspect(LayerId id) {
+        ensureOpen("inspect layer " + id);
         guard();
         return resolver.load(id, false).info();
     }
 
     public List<SnapshotInfo> list() {
+        ensureOpen("list snapshots");
         List<SnapshotInfo> out = new ArrayList<>();
         for (String n : nameList()) {
             LayerId id = readRefOrNull(n);
@@ -476,6 +621,7 @@ public final class StoreImpl implements AutoCloseable {
     }
 
     public RestoredSnapshot restore(String name, Verification verification) {
+        ensureOpen("restore snapshot '" + name + "'");
         long t0 = System.nanoTime();
         LayerId id = readRef(name);
         List<ResolvedLayer> chain = resolver.resolve(id, verification);
@@ -492,53 +638,57 @@ public final class StoreImpl implements AutoCloseable {
     // ---- verify --------------------------------------------------------------------------
 
     public VerifyReport verify() {
-        return locked(() -> {
-            List<VerifyReport.Problem> problems = new ArrayList<>();
+        ensureOpen("verify");
+        // No writer can change a read-only store, so reading it needs no lock (and cannot take one).
+        return readOnly != null ? verifyUnlocked() : locked(this::verifyUnlocked);
+    }
+
+    private VerifyReport verifyUnlocked() {
+        List<VerifyReport.Problem> problems = new ArrayList<>();
+        try {
+            checkStoreFiles();
+            checkMarker(root, root.resolve(MARKER)); // read by open only: a later change shows here
+        } catch (SnapshotException e) {
+            problems.add(new VerifyReport.Problem("store", e.getMessage()));
+            return new VerifyReport(0, 0, problems);
+        } catch (IOException e) {
+            // Nothing below a linked or missing top-level folder belongs to the store: report, read nothing.
+            problems.add(new VerifyReport.Problem("store", e.getMessage()));
+            return new VerifyReport(0, 0, problems);
+        }
+        List<LayerId> all = layerList();
+        Set<LayerId> present = new HashSet<>(all);
+        try (DirectoryStream<Path> s = Files.newDirectoryStream(layers)) {
+            for (Path p : s) {
+                if (!LayerId.isValid(p.getFileName().toString())) {
+                    problems.add(new VerifyReport.Problem("store", "unexpected entry " + p + " in layers/"));
+                }
+            }
+        } catch (IOException e) {
+            problems.add(new VerifyReport.Problem("store", "cannot list layers/: " + e));
+        }
+        for (LayerId id : all) {
             try {
-                checkStoreFiles();
-                checkMarker(root, root.resolve(MARKER)); // read by open only: a later change shows here
+                ResolvedLayer l = resolver.load(id, true);
+                ChainResolver.readState(l);
+                LayerId parent = l.manifest().parent();
+                if (parent != null && !present.contains(parent)) {
+                    problems.add(new VerifyReport.Problem("layer " + id, "its parent layer " + parent
+                            + " is missing from the store"));
+                }
             } catch (SnapshotException e) {
-                problems.add(new VerifyReport.Problem("store", e.getMessage()));
-                return new VerifyReport(0, 0, problems);
-            } catch (IOException e) {
-                // Nothing below a linked or missing top-level folder belongs to the store: report, read nothing.
-                problems.add(new VerifyReport.Problem("store", e.getMessage()));
-                return new VerifyReport(0, 0, problems);
+                problems.add(new VerifyReport.Problem("layer " + id, reason(e)));
             }
-            List<LayerId> all = layerList();
-            Set<LayerId> present = new HashSet<>(all);
-            try (DirectoryStream<Path> s = Files.newDirectoryStream(layers)) {
-                for (Path p : s) {
-                    if (!LayerId.isValid(p.getFileName().toString())) {
-                        problems.add(new VerifyReport.Problem("store", "unexpected entry " + p + " in layers/"));
-                    }
-                }
-            } catch (IOException e) {
-                problems.add(new VerifyReport.Problem("store", "cannot list layers/: " + e));
+        }
+        List<String> ns = nameList();
+        for (String n : ns) {
+            try {
+                resolver.resolve(readRef(n), Verification.METADATA);
+            } catch (SnapshotException e) {
+                problems.add(new VerifyReport.Problem("snapshot '" + n + "'", e.getMessage()));
             }
-            for (LayerId id : all) {
-                try {
-                    ResolvedLayer l = resolver.load(id, true);
-                    ChainResolver.readState(l);
-                    LayerId parent = l.manifest().parent();
-                    if (parent != null && !present.contains(parent)) {
-                        problems.add(new VerifyReport.Problem("layer " + id, "its parent layer " + parent
-                                + " is missing from the store"));
-                    }
-                } catch (SnapshotException e) {
-                    problems.add(new VerifyReport.Problem("layer " + id, reason(e)));
-                }
-            }
-            List<String> ns = nameList();
-            for (String n : ns) {
-                try {
-                    resolver.resolve(readRef(n), Verification.METADATA);
-                } catch (SnapshotException e) {
-                    problems.add(new VerifyReport.Problem("snapshot '" + n + "'", e.getMessage()));
-                }
-            }
-            return new VerifyReport(all.size(), ns.size(), problems);
-        });
+        }
+        return new VerifyReport(all.size(), ns.size(), problems);
     }
 
     private static String reason(SnapshotException e) {
@@ -548,6 +698,7 @@ public final class StoreImpl implements AutoCloseable {
     // ---- delete, gc, squash ----------------------------------------------------------------
 
     public DeleteResult delete(String name, boolean cascade) {
+        ensureWritable("delete snapshot '" + name + "'");
         checkName(name);
         return locked(() -> {
             LayerId id = readRef(name);
@@ -709,6 +860,7 @@ public final class StoreImpl implements AutoCloseable {
     }
 
     public GcResult gc() {
+        ensureWritable("garbage-collect");
         return locked(() -> {
             List<LayerId> heads = new ArrayList<>();
             for (String n : nameList()) {
@@ -745,6 +897,7 @@ public final class StoreImpl implements AutoCloseable {
     }
 
     public WriteResult squash(String name, String newName, SquashMode mode) {
+        ensureWritable("squash snapshot '" + name + "'");
         checkName(name);
         checkName(newName);
         long t0 = System.nanoTime();
@@ -799,12 +952,21 @@ public final class StoreImpl implements AutoCloseable {
         });
     }
 
+    /** Idempotent; every later call but close() is refused. */
     @Override
     public void close() {
+        closed = true;
+        jvmLock.lock();
         try {
-            lockChannel.close();
+            FileChannel ch = lockChannel;
+            lockChannel = null;
+            if (ch != null) {
+                ch.close();
+            }
         } catch (IOException e) {
             throw new SnapshotException("cannot close " + root.resolve("store.lock") + ": " + e, e);
+        } finally {
+            jvmLock.unlock();
         }
     }
 }

@@ -1,15 +1,18 @@
 package dev.ignition.testkit.internal;
 
 import dev.ignition.Availability;
+import dev.ignition.BackendUnavailableException;
 import dev.ignition.Backends;
 import java.util.Arrays;
 import java.util.List;
 import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.extension.ConditionEvaluationResult;
+import org.junit.jupiter.api.extension.ExtensionConfigurationException;
 
 /**
- * Whether tests that need a backend may run: the backend's own probe decides, and the
- * environment variable {@code IGNITION_REQUIRE_BACKENDS} turns a skip into a failure.
+ * Whether tests that need a backend may run: a backend missing from the class path is a
+ * configuration error, the backend's own probe decides otherwise, and the environment variable
+ * {@code IGNITION_REQUIRE_BACKENDS} turns a skip into a failure.
  */
 public final class BackendCheck {
     /** Environment variable naming backends whose tests must not be skipped. */
@@ -17,14 +20,41 @@ public final class BackendCheck {
 
     private BackendCheck() {}
 
-    /** The probe of backend {@code name}, or of the first available backend when null. */
+    /**
+     * The probe of backend {@code name}, or of the first available backend when null.
+     *
+     * @throws ExtensionConfigurationException when that backend (or, for null, any backend) is not
+     *     on the class path: a build that lacks a dependency, reported as an error with the
+     *     artifact to add rather than skipped like a host that lacks a hypervisor
+     */
     public static Availability probe(@Nullable String name) {
+        List<Availability> all = Backends.probeAll();
+        requireOnClassPath(name, all.stream().map(Availability::backend).toList());
         if (name == null) {
-            return Backends.availability();
+            return all.stream().filter(Availability::available).findFirst()
+                    .orElseGet(() -> Availability.unavailable("none", new BackendUnavailableException(all).getMessage()));
         }
-        return Backends.provider(name)
-                .map(p -> p.availability())
-                .orElse(Availability.unavailable(name, "backend '" + name + "' is not on the test class path"));
+        return all.stream().filter(a -> a.backend().equals(name)).findFirst().orElseThrow();
+    }
+
+    /** Throws when {@code name} (or, for null, any backend) is not among the backends {@code found}. */
+    static void requireOnClassPath(@Nullable String name, List<String> found) {
+        if (name == null ? found.isEmpty() : !found.contains(name)) {
+            throw new ExtensionConfigurationException(missingMessage(name, found));
+        }
+    }
+
+    static String missingMessage(@Nullable String name, List<String> found) {
+        String how = " as a test dependency next to ignition-junit or ignition-testkit (Maven: <scope>test</scope>;"
+                + " Gradle: testRuntimeOnly), or put its module on the module path: ";
+        if (name == null) {
+            return "No Ignition backend is on the test class path, so no VM can be created. Add one" + how
+                    + "dev.ignition:ignition-kvm (module dev.ignition.kvm) for Linux x86_64, dev.ignition:ignition-hvf"
+                    + " (module dev.ignition.hvf) for macOS arm64; both may be present, each skips where it cannot run.";
+        }
+        return "Backend '" + name + "' is not on the test class path (" + (found.isEmpty() ? "no backend is"
+                : "found: " + String.join(", ", found)) + "). Add it" + how + "dev.ignition:ignition-" + name
+                + " (module dev.ignition." + name + ").";
     }
 
     /** {@link #decide(Availability, String)} with the process's environment. */

@@ -158,7 +158,8 @@ public final class LinuxLoader {
         memory.write(MpTable.ADDRESS, mpTable);
         memory.write(X86Layout.ZERO_PAGE_ADDR, ZeroPage.build(kernel, image, e820, X86Layout.CMDLINE_ADDR,
                 cmdline.length, initrdAddress, initrdSize));
-        BootState.X86LongMode boot = LongModeSetup.write(memory, kernel.entry(), X86Layout.ZERO_PAGE_ADDR);
+        BootState.X86LongMode boot = LongModeSetup.write(memory, kernel.entry(), X86Layout.ZERO_PAGE_ADDR,
+                LongModeSetup.Privilege.KERNEL);
         return new Loaded(boot, kernel, initrdAddress, initrdSize, commandLine, e820);
     }
 

@@ -21,6 +21,13 @@ public class CorruptLayerException extends SnapshotException {
         this.reason = reason;
     }
 
+    /** For subclasses that word the message themselves. */
+    protected CorruptLayerException(String layer, String reason, String message) {
+        super(message);
+        this.layer = layer;
+        this.reason = reason;
+    }
+
     /** The layer's id or directory name. */
     public String layer() {
         return layer;

@@ -28,7 +28,8 @@ import org.jspecify.annotations.Nullable;
  * <p>Writes are crash-safe (temporary directory, fsync of files and directories, atomic rename)
  * and serialised across threads and processes by a lock on {@code store.lock}. Reads take no lock:
  * layers never change once published. Every file is treated as untrusted: restore validates the
- * whole chain before mapping anything. The on-disk format is specified in
+ * whole chain before mapping anything, and no file or folder of the store is opened through a
+ * symbolic link or if it is a special file (the threat model is in the format document). The on-disk format is specified in
  * {@code docs/snapshot-format.md}.
  */
 public final class SnapshotStore implements AutoCloseable {
@@ -109,7 +110,10 @@ public final class SnapshotStore implements AutoCloseable {
      * each diff page once from the newest layer holding it. Nothing is mapped unless the whole
      * chain validates.
      *
-     * @throws CorruptLayerException naming the layer and the problem
+     * @throws CorruptLayerException naming the layer and the problem ({@link CorruptNameException}
+     *     when the name file itself is damaged: a link, a special file, too large, no layer id)
+     * @throws SnapshotException naming the entry when a top-level folder, the marker or
+     *     {@code store.lock} is not a directory or regular file of the store (for example a link)
      */
     public RestoredSnapshot restore(String name, Verification verification) {
         return impl.restore(name, verification);
@@ -135,7 +139,11 @@ public final class SnapshotStore implements AutoCloseable {
         return impl.resolve(name);
     }
 
-    /** Checks every layer (every file's checksum included) and every name's chain. */
+    /**
+     * Checks the store's folders and marker, every layer (every file's checksum included) and every
+     * name's chain: a clean report means every name restores its layer's exact bytes under either
+     * {@link Verification} policy. Problems are reported, not thrown.
+     */
     public VerifyReport verify() {
         return impl.verify();
     }

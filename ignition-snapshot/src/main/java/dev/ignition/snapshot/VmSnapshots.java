@@ -9,6 +9,8 @@ import dev.ignition.VmState;
 import dev.ignition.device.Disk;
 import dev.ignition.internal.vm.MachineInternals;
 import dev.ignition.memory.GuestMemory;
+import dev.ignition.snapshot.internal.NativeClone;
+import dev.ignition.snapshot.internal.SafeFiles;
 import dev.ignition.snapshot.internal.WorkArea;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -250,6 +252,7 @@ public final class VmSnapshots {
         for (int i = 0; i < r.disks().size(); i++) {
             Disk d = r.disks().get(i);
             if (d.readOnly()) {
+                requireRegular(r, d);
                 out.add(d); // the guest cannot write it: the layer's file serves
                 continue;
             }
@@ -257,10 +260,22 @@ public final class VmSnapshots {
                 lease[0] = store.newWorkDir();
             }
             Path copy = lease[0].dir().resolve("disk" + i + ".img");
-            FileClone.cloneOrCopy(d.image(), copy);
+            NativeClone.cloneFromStore(d.image(), copy);
             out.add(new Disk(copy, false, d.id()));
         }
         return List.copyOf(out);
+    }
+
+    /**
+     * A read-only disk is opened by the disk device, which follows links like any user image:
+     * check again, just before, that the layer's file is still a regular file of the store.
+     */
+    private static void requireRegular(RestoredSnapshot r, Disk d) {
+        try {
+            SafeFiles.regularFileSize(d.image(), d.image().getFileName().toString());
+        } catch (java.io.IOException e) {
+            throw new CorruptLayerException(r.layer().id().hex(), e.getMessage());
+        }
     }
 
     private static VmImage toImage(RestoredSnapshot r, List<Disk> disks, WorkArea.@Nullable Lease lease) {

@@ -6,8 +6,6 @@ import dev.ignition.snapshot.LayerId;
 import dev.ignition.snapshot.LayerKind;
 import dev.ignition.snapshot.Verification;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -41,7 +39,7 @@ public final class ChainResolver {
         Raw child = null;
         while (true) {
             Path dir = layers.resolve(cur.hex());
-            if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
+            if (!isLayerDir(dir, cur)) {
                 if (child == null) {
                     throw new CorruptLayerException(cur.hex(), "the layer's directory is missing from the store");
                 }
@@ -87,7 +85,7 @@ public final class ChainResolver {
     /** Reads and validates one layer on its own (no parent checks). */
     public ResolvedLayer load(LayerId id, boolean checkData) {
         Path dir = layers.resolve(id.hex());
-        if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
+        if (!isLayerDir(dir, id)) {
             throw new CorruptLayerException(id.hex(), "the layer's directory is missing from the store");
         }
         byte[] bytes = readManifestBytes(dir, id.hex());
@@ -97,10 +95,27 @@ public final class ChainResolver {
     /** The parent recorded in a layer's manifest, decoding the manifest only (no file checks). */
     public Manifest manifestOnly(LayerId id) {
         Path dir = layers.resolve(id.hex());
-        if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
+        if (!isLayerDir(dir, id)) {
             throw new CorruptLayerException(id.hex(), "the layer's directory is missing from the store");
         }
         return ManifestCodec.decode(readManifestBytes(dir, id.hex()), id.hex());
+    }
+
+    /**
+     * Whether the layer's directory exists; an entry of that name that is a link or a file is
+     * refused rather than taken for a missing layer, so the message says what is there.
+     */
+    private static boolean isLayerDir(Path dir, LayerId id) {
+        try {
+            SafeFiles.requireDirectory(dir, "its directory layers/" + id.hex());
+            return true;
+        } catch (NoSuchFileException e) {
+            return false;
+        } catch (SafeFiles.Refused e) {
+            throw new CorruptLayerException(id.hex(), e.getMessage());
+        } catch (IOException e) {
+            throw new CorruptLayerException(id.hex(), "its directory cannot be read: " + e);
+        }
     }
 
     static void checkLink(ResolvedLayer child, ResolvedLayer parent) {
@@ -118,14 +133,11 @@ public final class ChainResolver {
     private static byte[] readManifestBytes(Path dir, String layer) {
         Path f = dir.resolve(Manifest.MANIFEST);
         try {
-            long size = Files.size(f);
-            if (size > ManifestCodec.MAX_MANIFEST_BYTES) {
-                throw new CorruptLayerException(layer, "manifest.json is " + size + " bytes, over the "
-                        + ManifestCodec.MAX_MANIFEST_BYTES + "-byte limit");
-            }
-            return Fs.readExactly(f, size);
+            return SafeFiles.readCapped(f, Manifest.MANIFEST, ManifestCodec.MAX_MANIFEST_BYTES);
         } catch (NoSuchFileException e) {
             throw new CorruptLayerException(layer, "manifest.json is missing");
+        } catch (SafeFiles.Refused e) {
+            throw new CorruptLayerException(layer, e.getMessage());
         } catch (IOException e) {
             throw unreadable(layer, "manifest.json", e);
         }
@@ -151,15 +163,11 @@ public final class ChainResolver {
             long actual;
             try {
                 // Not followed: a link could point the restore (or a read-only disk) at any host file.
-                java.nio.file.attribute.BasicFileAttributes a = Files.readAttributes(f,
-                        java.nio.file.attribute.BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
-                if (!a.isRegularFile()) {
-                    throw new CorruptLayerException(layer, name + " is not a regular file"
-                            + (a.isSymbolicLink() ? " (it is a symbolic link)" : ""));
-                }
-                actual = a.size();
+                actual = SafeFiles.regularFileSize(f, name);
             } catch (NoSuchFileException e) {
                 throw new CorruptLayerException(layer, name + " is missing");
+            } catch (SafeFiles.Refused e) {
+                throw new CorruptLayerException(layer, e.getMessage());
             } catch (IOException e) {
                 throw unreadable(layer, name, e);
             }
@@ -191,6 +199,8 @@ public final class ChainResolver {
                 long crc;
                 try {
                     crc = Checksums.crc32c(raw.dir.resolve(name));
+                } catch (SafeFiles.Refused e) {
+                    throw new CorruptLayerException(layer, e.getMessage());
                 } catch (IOException e) {
                     throw unreadable(layer, name, e);
                 }
@@ -208,10 +218,14 @@ public final class ChainResolver {
     static byte[] readChecked(Path f, Manifest.FileEntry entry, String layer, String name) {
         byte[] data;
         try {
-            data = Fs.readExactly(f, entry.size());
+            data = SafeFiles.readExactly(f, name, entry.size());
         } catch (Fs.SizeMismatch e) {
             throw new CorruptLayerException(layer, name + " is " + e.actual() + " bytes but the manifest says "
                     + entry.size());
+        } catch (NoSuchFileException e) {
+            throw new CorruptLayerException(layer, name + " is missing");
+        } catch (SafeFiles.Refused e) {
+            throw new CorruptLayerException(layer, e.getMessage());
         } catch (IOException e) {
             throw unreadable(layer, name, e);
         }

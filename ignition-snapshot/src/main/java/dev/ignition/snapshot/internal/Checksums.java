@@ -3,7 +3,6 @@ package dev.ignition.snapshot.internal;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
@@ -34,11 +33,14 @@ public final class Checksums {
         return c.getValue();
     }
 
-    /** CRC32C of a whole file, read in 1 MiB chunks through a direct buffer. */
+    /**
+     * CRC32C of a whole regular file, read in 1 MiB chunks through a direct buffer; opened without
+     * following links, like everything the store reads.
+     */
     public static long crc32c(Path file) throws java.io.IOException {
         CRC32C c = new CRC32C();
         ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK);
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+        try (FileChannel ch = SafeFiles.openRead(file, file.getFileName().toString())) {
             while (ch.read(buf) >= 0) {
                 buf.flip();
                 c.update(buf);

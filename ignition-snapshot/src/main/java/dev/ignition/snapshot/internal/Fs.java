@@ -14,9 +14,12 @@ import java.util.stream.Stream;
 public final class Fs {
     private Fs() {}
 
-    /** fsyncs a directory so that entries created, renamed or removed in it are durable. */
+    /**
+     * fsyncs a directory so that entries created, renamed or removed in it are durable. Opened
+     * without following a link, like every path of the store.
+     */
     public static void fsyncDir(Path dir) throws IOException {
-        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
+        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
             ch.force(true);
         }
     }
@@ -37,24 +40,10 @@ public final class Fs {
         }
     }
 
-    /** Reads a whole file that must be exactly {@code expected} bytes (checked before reading). */
-    public static byte[] readExactly(Path file, long expected) throws IOException {
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            long size = ch.size();
-            if (size != expected || size > Integer.MAX_VALUE - 8) {
-                throw new SizeMismatch(size);
-            }
-            ByteBuffer b = ByteBuffer.allocate((int) size);
-            while (b.hasRemaining()) {
-                if (ch.read(b, b.position()) < 0) {
-                    throw new SizeMismatch(b.position());
-                }
-            }
-            return b.array();
-        }
-    }
-
-    /** Deletes a file tree; missing entries are ignored. */
+    /**
+     * Deletes a file tree; missing entries are ignored. Links are deleted, never followed (the
+     * walk does not follow them, the root included), so cleanup never reaches outside the tree.
+     */
     public static void deleteTree(Path root) {
         if (!Files.exists(root, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
             return;
@@ -73,7 +62,7 @@ public final class Fs {
         private static final long serialVersionUID = 1L;
         private final long actual;
 
-        SizeMismatch(long actual) {
+        public SizeMismatch(long actual) {
             super("size " + actual);
             this.actual = actual;
         }

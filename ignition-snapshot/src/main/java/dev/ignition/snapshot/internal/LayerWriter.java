@@ -111,6 +111,11 @@ public final class LayerWriter {
             Map<String, byte[]> state, List<Disk> disks) throws IOException {
         long t0 = System.nanoTime();
         long syncTime = 0;
+        if ((long) runs.runCount() * PageRuns.ENTRY_BYTES > ManifestCodec.MAX_INDEX_BYTES) {
+            throw new dev.ignition.snapshot.SnapshotConflictException("the dirty pages form " + runs.runCount()
+                    + " runs, more than a diff's page index holds (" + ManifestCodec.MAX_INDEX_BYTES / PageRuns.ENTRY_BYTES
+                    + "); write a full snapshot instead");
+        }
         Map<String, Manifest.FileEntry> files = new HashMap<>();
         byte[] idx = runs.encode();
         long s0 = System.nanoTime();
@@ -283,8 +288,9 @@ public final class LayerWriter {
             }
             total += e.getValue().length;
         }
-        if (total > Integer.MAX_VALUE - 8) {
-            throw new IllegalArgumentException("state blobs total " + total + " bytes; the limit is 2 GiB");
+        if (total > ManifestCodec.MAX_STATE_BYTES) {
+            throw new IllegalArgumentException("state blobs total " + total + " bytes; the limit is "
+                    + ManifestCodec.MAX_STATE_BYTES + " bytes (256 MiB)");
         }
         byte[] all = new byte[(int) total];
         List<Manifest.StateEntry> entries = new ArrayList<>();

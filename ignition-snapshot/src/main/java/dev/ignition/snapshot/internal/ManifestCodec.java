@@ -36,6 +36,16 @@ public final class ManifestCodec {
             .build();
     /** Largest data file accepted, so that sums of sizes cannot overflow (64 PiB). */
     public static final long MAX_FILE_BYTES = 1L << 56;
+    /**
+     * Largest {@code state.bin} (256 MiB): it is read whole into the heap, so a hostile size must
+     * fail as a corrupt layer, not as an OutOfMemoryError. Real state (registers, devices) is KiBs.
+     */
+    public static final int MAX_STATE_BYTES = 1 << 28;
+    /**
+     * Largest {@code pages.idx} (128 MiB, 16 Mi runs): it is read whole, for the same reason. A diff
+     * more scattered than that is refused at write time (write a full snapshot instead).
+     */
+    public static final int MAX_INDEX_BYTES = 1 << 27;
     private static final Set<String> TOP = Set.of("format", "formatVersion", "kind", "parent", "pageSize", "layout",
             "storedPages", "files", "state");
     private static final Set<String> TOP_DISKS = Set.of("format", "formatVersion", "kind", "parent", "pageSize",
@@ -179,9 +189,14 @@ public final class ManifestCodec {
                 throw r.bad("pages.bin is declared " + files.get(Manifest.PAGES_BIN).size() + " bytes but "
                         + stored + " pages of " + pageSize + " bytes need " + stored * pageSize);
             }
-            if (files.get(Manifest.PAGES_IDX).size() % PageRuns.ENTRY_BYTES != 0) {
-                throw r.bad("pages.idx is declared " + files.get(Manifest.PAGES_IDX).size()
-                        + " bytes, not a multiple of " + PageRuns.ENTRY_BYTES);
+            long idx = files.get(Manifest.PAGES_IDX).size();
+            if (idx % PageRuns.ENTRY_BYTES != 0) {
+                throw r.bad("pages.idx is declared " + idx + " bytes, not a multiple of " + PageRuns.ENTRY_BYTES);
+            }
+            // Every run holds at least one page, so there are at most storedPages runs.
+            if (idx / PageRuns.ENTRY_BYTES > stored || idx > MAX_INDEX_BYTES) {
+                throw r.bad("pages.idx is declared " + idx + " bytes: more runs than the " + stored
+                        + " stored pages, or over the " + MAX_INDEX_BYTES + "-byte limit");
             }
         }
         JsonNode stateNode = root.get("state");
@@ -189,6 +204,9 @@ public final class ManifestCodec {
             throw r.bad("field 'state' is not an array");
         }
         long stateSize = files.get(Manifest.STATE_BIN).size();
+        if (stateSize > MAX_STATE_BYTES) {
+            throw r.bad("state.bin is declared " + stateSize + " bytes, over the " + MAX_STATE_BYTES + "-byte limit");
+        }
         List<Manifest.StateEntry> state = new ArrayList<>();
         String prev = null;
         for (JsonNode n : stateNode) {

@@ -31,10 +31,31 @@ public final class NativeClone {
             ? Libc.bindOptional("clonefile", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT), true)
             : null;
 
+    /** clonefile(2) flag: do not follow the source if it is a symbolic link. */
+    private static final int CLONE_NOFOLLOW = 0x0001;
+
     private NativeClone() {}
 
     public static CloneMethod cloneOrCopy(Path source, Path target) {
-        if (!Files.isRegularFile(source)) {
+        return cloneOrCopy(source, target, true);
+    }
+
+    /**
+     * Clones a file of the store (a layer's disk) out of it: as {@link #cloneOrCopy(Path, Path)},
+     * but the source is never opened through a link and must be a regular file, so a tampered
+     * layer cannot hand a VM a copy of another host file or block on a FIFO.
+     */
+    public static CloneMethod cloneFromStore(Path source, Path target) {
+        try {
+            SafeFiles.regularFileSize(source, source.toString());
+        } catch (IOException e) {
+            throw new SnapshotException("cannot clone " + source + ": " + e.getMessage(), e);
+        }
+        return cloneOrCopy(source, target, false);
+    }
+
+    private static CloneMethod cloneOrCopy(Path source, Path target, boolean followLinks) {
+        if (followLinks && !Files.isRegularFile(source)) {
             throw new SnapshotException("cannot clone " + source + ": not a regular file");
         }
         if (Files.exists(target)) {
@@ -42,13 +63,13 @@ public final class NativeClone {
         }
         String why;
         if (Libc.OS == Libc.Os.LINUX) {
-            int errno = ficlone(source, target);
+            int errno = ficlone(source, target, followLinks);
             if (errno == 0) {
                 return CloneMethod.FICLONE;
             }
             why = "FICLONE failed with " + Libc.error("ioctl(FICLONE)", errno).codeName();
         } else if (CLONEFILE != null) {
-            int errno = clonefile(source, target);
+            int errno = clonefile(source, target, followLinks);
             if (errno == 0) {
                 return CloneMethod.CLONEFILE;
             }
@@ -58,7 +79,11 @@ public final class NativeClone {
         }
         try {
             Files.deleteIfExists(target);
-            Files.copy(source, target);
+            if (followLinks) {
+                Files.copy(source, target);
+            } else {
+                copyNoFollow(source, target);
+            }
             LOG.info("Copied {} to {} ({} bytes) instead of cloning it: {}", source, target, Files.size(target), why);
         } catch (IOException e) {
             throw new SnapshotException("cannot copy " + source + " to " + target + " (" + why + "): " + e, e);
@@ -66,8 +91,25 @@ public final class NativeClone {
         return CloneMethod.COPY;
     }
 
+    /** Copies a regular file opened without following links. */
+    private static void copyNoFollow(Path source, Path target) throws IOException {
+        try (java.nio.channels.FileChannel in = SafeFiles.openRead(source, source.toString());
+             java.nio.channels.FileChannel out = java.nio.channels.FileChannel.open(target,
+                     java.nio.file.StandardOpenOption.CREATE_NEW, java.nio.file.StandardOpenOption.WRITE)) {
+            long size = in.size();
+            long pos = 0;
+            while (pos < size) {
+                long n = in.transferTo(pos, size - pos, out);
+                if (n <= 0) {
+                    throw new IOException(source + " shrank while it was copied");
+                }
+                pos += n;
+            }
+        }
+    }
+
     /** Returns 0 on success or the errno of the failed step; leaves {@code target} created on failure. */
-    private static int ficlone(Path source, Path target) {
+    private static int ficlone(Path source, Path target, boolean followLinks) {
         try {
             Files.createFile(target);
         } catch (FileAlreadyExistsException e) {
@@ -75,7 +117,8 @@ public final class NativeClone {
         } catch (IOException e) {
             throw new SnapshotException("cannot create " + target + ": " + e, e);
         }
-        int src = Libc.tryOpen(source.toString(), Libc.O_RDONLY | Libc.O_CLOEXEC);
+        int src = Libc.tryOpen(source.toString(), Libc.O_RDONLY | Libc.O_CLOEXEC
+                | (followLinks ? 0 : SafeFiles.O_NOFOLLOW | SafeFiles.O_NONBLOCK));
         if (src < 0) {
             return -src;
         }
@@ -95,14 +138,15 @@ public final class NativeClone {
         }
     }
 
-    private static int clonefile(Path source, Path target) {
+    private static int clonefile(Path source, Path target, boolean followLinks) {
         MethodHandle h = CLONEFILE;
         if (h == null) {
             return -1;
         }
         try (Arena a = Arena.ofConfined()) {
             MemorySegment st = Libc.captureState();
-            int rc = (int) h.invokeExact(st, a.allocateFrom(source.toString()), a.allocateFrom(target.toString()), 0);
+            int rc = (int) h.invokeExact(st, a.allocateFrom(source.toString()), a.allocateFrom(target.toString()),
+                    followLinks ? 0 : CLONE_NOFOLLOW);
             return rc == 0 ? 0 : Libc.lastErrno(st);
         } catch (Throwable t) {
             throw Libc.rethrow(t);

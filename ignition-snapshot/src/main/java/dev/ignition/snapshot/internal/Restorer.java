@@ -15,7 +15,6 @@ import java.lang.invoke.MethodHandle;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -82,7 +81,14 @@ public final class Restorer {
      */
     private static MemorySegment mapPrivate(ResolvedLayer root, long expected) {
         Path img = root.file(Manifest.MEMORY_IMG);
-        int fd = Libc.open(img.toString(), Libc.O_RDONLY | Libc.O_CLOEXEC);
+        int fd;
+        try {
+            fd = SafeFiles.openFd(img, Manifest.MEMORY_IMG);
+        } catch (SafeFiles.Refused e) {
+            throw new CorruptLayerException(root.id().hex(), e.getMessage());
+        } catch (IOException e) {
+            throw new CorruptLayerException(root.id().hex(), "memory.img cannot be opened: " + e.getMessage());
+        }
         try {
             long size = lseekEnd(fd);
             if (size != expected) {
@@ -120,7 +126,7 @@ public final class Restorer {
             if (runs == null || runs.pageCount() == 0) {
                 continue;
             }
-            try (FileChannel ch = FileChannel.open(layer.file(Manifest.PAGES_BIN), StandardOpenOption.READ)) {
+            try (FileChannel ch = SafeFiles.openRead(layer.file(Manifest.PAGES_BIN), Manifest.PAGES_BIN)) {
                 long expected = layer.manifest().file(Manifest.PAGES_BIN).size();
                 if (ch.size() != expected) {
                     throw new CorruptLayerException(layer.id().hex(), "pages.bin changed size after validation");
@@ -154,6 +160,8 @@ public final class Restorer {
                         overlaid += start + count - spanStart;
                     }
                 }
+            } catch (SafeFiles.Refused e) {
+                throw new CorruptLayerException(layer.id().hex(), e.getMessage());
             } catch (IOException e) {
                 throw new SnapshotException("cannot read " + layer.file(Manifest.PAGES_BIN) + ": " + e.getMessage(), e);
             }

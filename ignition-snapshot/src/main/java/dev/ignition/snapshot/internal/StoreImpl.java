@@ -1,9 +1,11 @@
 package dev.ignition.snapshot.internal;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.ignition.device.Disk;
 import dev.ignition.internal.posix.Libc;
 import dev.ignition.memory.GuestMemory;
 import dev.ignition.snapshot.CorruptLayerException;
+import dev.ignition.snapshot.CorruptNameException;
 import dev.ignition.snapshot.DeleteResult;
 import dev.ignition.snapshot.DirtyPages;
 import dev.ignition.snapshot.GcResult;
@@ -62,6 +64,13 @@ public final class StoreImpl implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(StoreImpl.class);
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
     private static final String MARKER = "ignition-store.json";
+    private static final List<String> TOP_DIRS = List.of("layers", "names", "tmp", "work");
+    /** The marker is one short line; anything much larger is not one. */
+    private static final int MAX_MARKER_BYTES = 4096;
+    /** Longest name file accepted: the format is 64 hex digits and a newline (65 bytes). */
+    static final int MAX_NAME_FILE_BYTES = 80;
+    private static final com.fasterxml.jackson.databind.ObjectMapper MARKER_JSON =
+            new com.fasterxml.jackson.databind.ObjectMapper();
     private static final String MARKER_TEXT =
             "{\"format\":\"ignition-snapshot-store\",\"formatVersion\":1}\n";
     /** FileLock is per process: threads of one JVM are serialised by this lock first. */
@@ -96,7 +105,12 @@ public final class StoreImpl implements AutoCloseable {
     }
 
     private static FileChannel openLockFile(Path root) throws IOException {
-        return FileChannel.open(root.resolve("store.lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+        Path lockFile = root.resolve("store.lock");
+        if (Files.exists(lockFile, LinkOption.NOFOLLOW_LINKS)) {
+            SafeFiles.regularFileSize(lockFile, "store.lock"); // a FIFO would block the open, a link lock another file
+        }
+        return FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                LinkOption.NOFOLLOW_LINKS);
     }
 
     /**
@@ -114,7 +128,8 @@ public final class StoreImpl implements AutoCloseable {
             if (existing != null && Files.isRegularFile(existing.resolve(MARKER))) {
                 String why = unwritable(existing);
                 if (why != null) {
-                    checkMarker(existing.resolve(MARKER));
+                    checkMarker(existing, existing.resolve(MARKER));
+                    checkTopDirs(existing);
                     LOG.info("Opened snapshot store {} read-only: {}", existing, why);
                     return new StoreImpl(existing, why);
                 }
@@ -122,7 +137,7 @@ public final class StoreImpl implements AutoCloseable {
             Files.createDirectories(dir);
             Path root = dir.toRealPath();
             Path marker = root.resolve(MARKER);
-            if (!Files.exists(marker)) {
+            if (!Files.exists(marker, LinkOption.NOFOLLOW_LINKS)) {
                 try (DirectoryStream<Path> s = Files.newDirectoryStream(root)) {
                     for (Path p : s) {
                         String n = p.getFileName().toString();
@@ -133,16 +148,20 @@ public final class StoreImpl implements AutoCloseable {
                     }
                 }
             } else {
-                checkMarker(marker);
+                checkMarker(root, marker);
             }
-            for (String d : List.of("layers", "names", "tmp", "work")) {
-                Files.createDirectories(root.resolve(d));
+            for (String d : TOP_DIRS) {
+                Path p = root.resolve(d);
+                if (!Files.exists(p, LinkOption.NOFOLLOW_LINKS)) {
+                    Files.createDirectory(p);
+                }
             }
+            checkTopDirs(root);
             StoreImpl s = new StoreImpl(root, null);
             try {
                 s.locked(() -> {
                     try {
-                        if (!Files.exists(marker)) {
+                        if (!Files.exists(marker, LinkOption.NOFOLLOW_LINKS)) {
                             Path t = s.tmp.resolve(UUID.randomUUID() + ".marker");
                             Fs.writeNewFile(t, MARKER_TEXT.getBytes(StandardCharsets.UTF_8));
                             Files.move(t, marker, StandardCopyOption.ATOMIC_MOVE);
@@ -165,11 +184,72 @@ public final class StoreImpl implements AutoCloseable {
         }
     }
 
-    private static void checkMarker(Path marker) throws IOException {
-        String text = Files.readString(marker, StandardCharsets.UTF_8);
-        if (!text.contains("\"formatVersion\":1")) {
-            throw new SnapshotException("store " + marker.getParent() + " has an unsupported " + MARKER + ": "
-                    + text.strip());
+    /**
+     * Checks the marker without trusting it: a regular file, small, parsed as JSON. Its content is
+     * never quoted, only the version number found.
+     */
+    private static void checkMarker(Path root, Path marker) throws IOException {
+        byte[] bytes = SafeFiles.readCapped(marker, MARKER, MAX_MARKER_BYTES);
+        JsonNode n;
+        try {
+            n = MARKER_JSON.readTree(bytes);
+        } catch (IOException e) {
+            n = null;
+        }
+        if (n == null || !n.isObject() || !"ignition-snapshot-store".equals(n.path("format").asText(null))) {
+            throw new SnapshotException("refusing to use " + root + " as a snapshot store: its " + MARKER
+                    + " is not an Ignition store marker");
+        }
+        JsonNode v = n.get("formatVersion");
+        if (v == null || !v.isIntegralNumber() || !v.canConvertToLong() || v.longValue() != 1) {
+            throw new SnapshotException("store " + root + " has an unsupported " + MARKER + " (formatVersion "
+                    + (v != null && v.isIntegralNumber() ? v.asText() : "missing or not an integer")
+                    + "; this version of Ignition reads store format 1)");
+        }
+    }
+
+    /**
+     * The store's top-level folders must be directories of the store itself: a link would send
+     * every read (and the cleanup of tmp/ and work/) to another place. Checked on open and before
+     * each operation, which costs four lstat calls.
+     */
+    private static void checkTopDirs(Path root) throws IOException {
+        for (String d : TOP_DIRS) {
+            try {
+                SafeFiles.requireDirectory(root.resolve(d), d + "/ of store " + root);
+            } catch (NoSuchFileException e) {
+                // A read-only store may lack tmp/ and work/ (they are created by a writer's open).
+                if (d.equals("layers") || d.equals("names")) {
+                    throw new SafeFiles.Refused(d + "/ of store " + root + " is missing");
+                }
+            }
+        }
+    }
+
+    /**
+     * {@link #checkTopDirs}, plus the marker and store.lock, which an open store has: each must
+     * still be a regular file of the store (the marker is only read by open, so this is where a
+     * later link or FIFO shows).
+     */
+    private void checkStoreFiles() throws IOException {
+        checkTopDirs(root);
+        for (String f : List.of(MARKER, "store.lock")) {
+            try {
+                SafeFiles.regularFileSize(root.resolve(f), f + " of store " + root);
+            } catch (NoSuchFileException e) {
+                if (f.equals(MARKER) || readOnly == null) { // a read-only store may never have had a writer
+                    throw new SafeFiles.Refused(f + " of store " + root + " is missing");
+                }
+            }
+        }
+    }
+
+    /** {@link #checkStoreFiles} for an operation: the failure is a {@link SnapshotException}. */
+    private void guard() {
+        try {
+            checkStoreFiles();
+        } catch (IOException e) {
+            throw new SnapshotException("snapshot store " + root + " is damaged: " + e.getMessage(), e);
         }
     }
 
@@ -180,6 +260,10 @@ public final class StoreImpl implements AutoCloseable {
     private static @Nullable String unwritable(Path root) {
         Path probe = root.resolve("tmp").resolve(UUID.randomUUID() + ".probe");
         try {
+            if (Files.exists(probe.getParent(), LinkOption.NOFOLLOW_LINKS)
+                    && !Files.isDirectory(probe.getParent(), LinkOption.NOFOLLOW_LINKS)) {
+                return null; // never probe through a link: the writable path refuses such a tmp/ (rule 0)
+            }
             Files.createDirectories(probe.getParent());
             Files.createFile(probe);
             Files.delete(probe);
@@ -208,6 +292,7 @@ public final class StoreImpl implements AutoCloseable {
      */
     public WorkArea.Lease newWorkDir() {
         ensureOpen("create a working directory");
+        guard();
         if (readOnly != null) {
             try {
                 Path fallback = Path.of(System.getProperty("java.io.tmpdir"), "ignition-work");
@@ -303,23 +388,26 @@ public final class StoreImpl implements AutoCloseable {
         Path p = namePath(name);
         byte[] b;
         try {
-            if (Files.size(p) > 80) {
-                throw new SnapshotException("snapshot '" + name + "': name file " + p + " is corrupt (too large)");
-            }
-            b = Files.readAllBytes(p);
+            b = SafeFiles.readCapped(p, "its name file names/" + name, MAX_NAME_FILE_BYTES);
         } catch (NoSuchFileException e) {
             return null;
+        } catch (SafeFiles.Refused e) {
+            throw new CorruptNameException(name, e.getMessage());
+        } catch (java.nio.channels.ClosedByInterruptException e) {
+            // Says nothing about the name file (the interrupt stays pending).
+            throw new SnapshotException("interrupted while reading the name file of snapshot '" + name + "'", e);
         } catch (IOException e) {
-            throw new SnapshotException("snapshot '" + name + "': cannot read " + p + ": " + e, e);
+            throw new CorruptNameException(name, "its name file names/" + name + " cannot be read: " + e);
         }
         String text = new String(b, StandardCharsets.US_ASCII).strip();
         if (!LayerId.isValid(text)) {
-            throw new SnapshotException("snapshot '" + name + "': name file " + p + " does not hold a layer id");
+            throw new CorruptNameException(name, "name file " + p + " does not hold a layer id");
         }
         return new LayerId(text);
     }
 
     private LayerId readRef(String name) {
+        guard();
         LayerId id = readRefOrNull(name);
         if (id == null) {
             throw new NoSuchSnapshotException(name, root);
@@ -328,6 +416,7 @@ public final class StoreImpl implements AutoCloseable {
     }
 
     private List<String> nameList() {
+        guard();
         List<String> out = new ArrayList<>();
         try (DirectoryStream<Path> s = Files.newDirectoryStream(names)) {
             for (Path p : s) {
@@ -344,6 +433,7 @@ public final class StoreImpl implements AutoCloseable {
     }
 
     private List<LayerId> layerList() {
+        guard();
         List<LayerId> out = new ArrayList<>();
         try (DirectoryStream<Path> s = Files.newDirectoryStream(layers)) {
             for (Path p : s) {
@@ -450,6 +540,7 @@ public final class StoreImpl implements AutoCloseable {
 
     /** Writes a layer under tmp/, fsyncs, renames it into layers/ and publishes the name. */
     private WriteResult publish(String name, long t0, LayerBody body) {
+        guard();
         Path work = tmp.resolve(UUID.randomUUID() + ".layer");
         LayerWriter w = new LayerWriter();
         try {
@@ -463,7 +554,7 @@ public final class StoreImpl implements AutoCloseable {
             Fs.fsyncDir(work);
             LayerId id = new LayerId(Checksums.sha256Hex(bytes));
             Path dest = layers.resolve(id.hex());
-            boolean dedup = Files.isDirectory(dest);
+            boolean dedup = Files.isDirectory(dest, LinkOption.NOFOLLOW_LINKS);
             if (dedup) {
                 Fs.deleteTree(work);
             } else {
@@ -505,6 +596,7 @@ public final class StoreImpl implements AutoCloseable {
 
     public LayerInfo inspect(LayerId id) {
         ensureOpen("inspect layer " + id);
+        guard();
         return resolver.load(id, false).info();
     }
 
@@ -519,7 +611,7 @@ public final class StoreImpl implements AutoCloseable {
             List<LayerInfo> chain = resolve(n);
             java.time.Instant t;
             try {
-                t = Files.getLastModifiedTime(names.resolve(n)).toInstant();
+                t = Files.getLastModifiedTime(names.resolve(n), LinkOption.NOFOLLOW_LINKS).toInstant();
             } catch (IOException e) {
                 t = java.time.Instant.EPOCH;
             }
@@ -553,6 +645,17 @@ public final class StoreImpl implements AutoCloseable {
 
     private VerifyReport verifyUnlocked() {
         List<VerifyReport.Problem> problems = new ArrayList<>();
+        try {
+            checkStoreFiles();
+            checkMarker(root, root.resolve(MARKER)); // read by open only: a later change shows here
+        } catch (SnapshotException e) {
+            problems.add(new VerifyReport.Problem("store", e.getMessage()));
+            return new VerifyReport(0, 0, problems);
+        } catch (IOException e) {
+            // Nothing below a linked or missing top-level folder belongs to the store: report, read nothing.
+            problems.add(new VerifyReport.Problem("store", e.getMessage()));
+            return new VerifyReport(0, 0, problems);
+        }
         List<LayerId> all = layerList();
         Set<LayerId> present = new HashSet<>(all);
         try (DirectoryStream<Path> s = Files.newDirectoryStream(layers)) {
@@ -692,7 +795,7 @@ public final class StoreImpl implements AutoCloseable {
             if (!seen.add(l)) {
                 continue;
             }
-            if (!Files.isDirectory(layers.resolve(l.hex()))) {
+            if (!Files.isDirectory(layers.resolve(l.hex()), LinkOption.NOFOLLOW_LINKS)) {
                 continue;
             }
             LayerId p = resolver.manifestOnly(l).parent();
@@ -748,7 +851,7 @@ public final class StoreImpl implements AutoCloseable {
         long total = 0;
         try (DirectoryStream<Path> s = Files.newDirectoryStream(dir)) {
             for (Path p : s) {
-                total += Files.size(p);
+                total += SafeFiles.lstat(p).size();
             }
         } catch (IOException e) {
             return total;

@@ -93,11 +93,23 @@ public final class WorkArea {
                     continue;
                 }
                 Path lockFile = dir.resolve(LOCK);
-                if (!Files.exists(lockFile)) {
+                java.nio.file.attribute.BasicFileAttributes lockAttrs;
+                try {
+                    lockAttrs = SafeFiles.lstat(lockFile);
+                } catch (java.nio.file.NoSuchFileException e) {
                     // Created a moment ago and not yet locked, or half deleted: leave it for the next open.
                     continue;
                 }
-                try (FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.WRITE);
+                if (!lockAttrs.isRegularFile()) {
+                    // Never written by a VM (whose lock is a regular file): opening it could block on a
+                    // FIFO or lock a file elsewhere. The tree is deleted without following links.
+                    LOG.warn("Removing {}: its {} is not a regular file", dir, LOCK);
+                    Fs.deleteTree(dir);
+                    removed++;
+                    continue;
+                }
+                try (FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.WRITE,
+                        java.nio.file.LinkOption.NOFOLLOW_LINKS);
                      FileLock l = ch.tryLock()) {
                     if (l == null) {
                         continue; // another process's live VM
@@ -108,6 +120,9 @@ public final class WorkArea {
                     // A live VM of this JVM holds it.
                 } catch (java.nio.file.NoSuchFileException e) {
                     // Its VM closed meanwhile.
+                } catch (java.nio.file.FileSystemException e) {
+                    // Replaced by a link since the check (O_NOFOLLOW refused it): leave it for the next open.
+                    LOG.warn("Cannot check working directory {}: {}", dir, e.toString());
                 }
             }
         }

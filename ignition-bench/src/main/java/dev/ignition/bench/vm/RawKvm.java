@@ -57,6 +57,14 @@ public final class RawKvm implements AutoCloseable {
         Libc.ioctl(kvmFd, GET_SUPPORTED_CPUID, cpuid, "KVM_GET_SUPPORTED_CPUID");
     }
 
+    /** {@link System#nanoTime()} when the last {@link #firstOutput} saw its byte. */
+    private long firstOutputAt;
+
+    /** When the last {@link #firstOutput} call saw the guest's byte ({@link System#nanoTime()}), before teardown. */
+    public long firstOutputAt() {
+        return firstOutputAt;
+    }
+
     /**
      * Creates a VM with {@code memoryBytes} of RAM in one slot and one vCPU, loads {@code guest},
      * runs it to its first byte written to COM1 (answering its polls of the line status register)
@@ -95,6 +103,7 @@ public final class RawKvm implements AutoCloseable {
                 int port = Short.toUnsignedInt(run.get(JAVA_SHORT, 34));
                 long data = run.get(JAVA_LONG, 40);
                 if (out && port == COM1) {
+                    firstOutputAt = System.nanoTime();
                     return Byte.toUnsignedInt(run.get(JAVA_BYTE, data));
                 }
                 if (!out) {

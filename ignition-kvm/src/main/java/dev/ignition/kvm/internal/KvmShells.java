@@ -8,6 +8,9 @@ import java.lang.foreign.MemorySegment;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.Deque;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -17,9 +20,9 @@ import org.slf4j.LoggerFactory;
  * <p>A shell is what every Ignition KVM VM starts from, before its memory and vCPUs: a VM fd with
  * the TSS address, the in-kernel irqchip and the PIT. Making one costs several ioctls; tearing a VM
  * down costs far more where the kernel waits for RCU grace periods as it frees the irqchip and the
- * PIT (15–20 ms per VM on KVM's PVM flavour, against 0.2 ms for a VM without them). So one daemon
- * thread keeps {@link #POOL_PROPERTY} shells ready and closes retired VM fds, and neither cost
- * falls on {@code build()}, a fork or {@code close()}.
+ * PIT (15–20 ms per VM on KVM's PVM flavour, against 0.2 ms for a VM without them). So a daemon
+ * thread keeps {@link #POOL_PROPERTY} shells ready and up to four others close retired VM fds, and
+ * neither cost falls on {@code build()}, a fork or {@code close()}.
  *
  * <p>A retired VM has no vCPU left and its irqfds are released; only the kernel's own teardown of
  * the VM object is deferred. {@link #awaitIdle} waits for it (tests that count descriptors).
@@ -32,6 +35,7 @@ final class KvmShells {
     private static final int DEFAULT_POOL = 2;
     private static final int MAX_POOL = 64;
     private static final int CREATE_VM_ATTEMPTS = 5;
+    private static final int CLOSERS = 4;
 
     /** A VM fd made ready up to its memory and vCPUs, and whether it can take irqfds. */
     record Shell(int vmFd, boolean irqfdCapable) {}
@@ -39,9 +43,15 @@ final class KvmShells {
     private final int kvmFd;
     private final int target;
     private final Deque<Shell> ready = new ArrayDeque<>();
-    private final Deque<Integer> retired = new ArrayDeque<>();
-    private int busy; // work the thread has taken but not finished
-    private Thread worker;
+    /** Retired VM fds not closed yet. */
+    private int closing;
+    private boolean making;
+    private Thread maker;
+    /**
+     * Closes retired VM fds. Several at once: a teardown mostly waits (RCU grace periods), and
+     * one thread closing them in turn fell behind VMs closed back to back.
+     */
+    private ThreadPoolExecutor closer;
 
     KvmShells(int kvmFd, int target) {
         this.kvmFd = kvmFd;
@@ -70,28 +80,47 @@ final class KvmShells {
         Shell s;
         synchronized (this) {
             s = ready.pollFirst();
-            wake();
+            startMaker();
+            notifyAll();
         }
         return s != null ? s : make(kvmFd);
     }
 
-    /** Closes {@code vmFd} (no vCPU of it may run any more) now, or soon on the pool's thread. */
+    /** Closes {@code vmFd} (no vCPU of it may run any more) now, or soon on a closer thread. */
     void retire(int vmFd) {
         if (target == 0) {
             Libc.close(vmFd);
             return;
         }
+        ThreadPoolExecutor c;
         synchronized (this) {
-            retired.addLast(vmFd);
-            wake();
+            closing++;
+            if (closer == null) {
+                closer = new ThreadPoolExecutor(CLOSERS, CLOSERS, 5, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
+                        Thread.ofPlatform().name("ignition-kvm-close-", 0).daemon(true).factory());
+                closer.allowCoreThreadTimeOut(true);
+            }
+            c = closer;
         }
+        c.execute(() -> {
+            try {
+                Libc.close(vmFd);
+            } catch (RuntimeException e) {
+                LOG.debug("closing retired KVM VM fd {}: {}", vmFd, e.toString());
+            } finally {
+                synchronized (this) {
+                    closing--;
+                    notifyAll();
+                }
+            }
+        });
     }
 
     /** Waits until every retired VM is closed and the pool is full again; false on timeout. */
     boolean awaitIdle(Duration timeout) throws InterruptedException {
         long deadline = System.nanoTime() + timeout.toNanos();
         synchronized (this) {
-            while (!retired.isEmpty() || busy > 0 || (target > 0 && ready.size() < target && worker != null)) {
+            while (closing > 0 || making || (maker != null && ready.size() < target)) {
                 long left = deadline - System.nanoTime();
                 if (left <= 0) {
                     return false;
@@ -107,61 +136,46 @@ final class KvmShells {
         return ready.size();
     }
 
-    /** Starts the worker on first use; called with the monitor held. */
-    private void wake() {
-        if (target == 0) {
-            return;
+    /** Starts the maker on first use; called with the monitor held. */
+    private void startMaker() {
+        if (target > 0 && maker == null) {
+            maker = Thread.ofPlatform().name("ignition-kvm-shells").daemon(true).start(this::makeShells);
         }
-        if (worker == null) {
-            worker = Thread.ofPlatform().name("ignition-kvm-shells").daemon(true).start(this::work);
-        }
-        notifyAll();
     }
 
-    private void work() {
+    private void makeShells() {
         while (true) {
-            Integer toClose;
-            boolean refill;
             synchronized (this) {
-                while (retired.isEmpty() && ready.size() >= target) {
-                    notifyAll(); // idle: wake awaitIdle
+                while (ready.size() >= target) {
+                    notifyAll(); // full: wake awaitIdle
                     try {
                         wait();
                     } catch (InterruptedException e) {
                         return;
                     }
                 }
-                // A shell first when none is ready (a build() may be about to take one), else closes.
-                refill = ready.size() < target && (ready.isEmpty() || retired.isEmpty());
-                toClose = refill ? null : retired.pollFirst();
-                busy++;
+                making = true;
             }
+            Shell s = null;
             try {
-                if (toClose != null) {
-                    Libc.close(toClose);
-                } else if (refill) {
-                    Shell s = make(kvmFd);
-                    synchronized (this) {
-                        ready.addLast(s);
-                    }
-                }
+                s = make(kvmFd);
             } catch (RuntimeException e) {
                 // The next take() makes its shell itself and reports the error to its caller.
                 LOG.debug("KVM shell pool: {}", e.toString());
-                synchronized (this) {
-                    busy--;
-                    notifyAll();
+            }
+            synchronized (this) {
+                making = false;
+                if (s != null) {
+                    ready.addLast(s);
+                }
+                notifyAll();
+                if (s == null) {
                     try {
                         wait(1000); // do not spin on a persistent failure
-                    } catch (InterruptedException ie) {
+                    } catch (InterruptedException e) {
                         return;
                     }
                 }
-                continue;
-            }
-            synchronized (this) {
-                busy--;
-                notifyAll();
             }
         }
     }

@@ -2,9 +2,11 @@ package dev.ignition.bench;
 
 import static dev.ignition.bench.SeedHarness.ms;
 
+import dev.ignition.Backends;
 import dev.ignition.VirtualMachine;
 import dev.ignition.bench.SeedHarness.Stat;
 import dev.ignition.guest.TestGuests;
+import dev.ignition.kvm.internal.KvmProvider;
 import dev.ignition.snapshot.ForkPool;
 import dev.ignition.snapshot.SnapshotStore;
 import dev.ignition.snapshot.VmSnapshots;
@@ -59,10 +61,13 @@ final class Forks {
         List<Double> restored = new ArrayList<>();
         try (ForkPool pool = ForkPool.open(store, "template", POOL, b -> b)) {
             for (int i = 0; i < n + 3; i++) {
-                while (pool.ready() < POOL) { // warm: the measurement starts with a full pool
+                // Warm: a full pool, and the backend done closing the previous forks' VMs.
+                while (pool.ready() < POOL) {
                     Thread.sleep(1);
                 }
+                quiesce();
                 double p = ms(toFirstOutput(pool::take));
+                quiesce();
                 double r = ms(toFirstOutput(() -> VmSnapshots.restore(store, "template", b -> b)));
                 if (i >= 3) {
                     pooled.add(p);
@@ -76,6 +81,7 @@ final class Forks {
         System.out.println("From the call that makes or takes the fork to the guest's echo of a byte queued before");
         System.out.println("start. Pool: `ForkPool.take()` from a full pool of " + POOL + " (made ahead: restored, built,");
         System.out.println("vCPUs created and restored), then `start()`. Restore: `VmSnapshots.restore` then `start()`.");
+        System.out.println("Each starts with the backend idle (earlier forks' VMs torn down, shell pool full).");
         System.out.println();
         System.out.println("| path | p50 | p90 | ratio (p50) |");
         System.out.println("|---|---|---|---|");
@@ -133,6 +139,13 @@ final class Forks {
             vm.start();
             vm.console().waitFor("x", T);
             return System.nanoTime() - t0;
+        }
+    }
+
+    /** Waits until the KVM backend's background teardown and shell making are done (no-op elsewhere). */
+    private static void quiesce() throws InterruptedException {
+        if (Backends.availability().backend().equals("kvm")) {
+            KvmProvider.awaitBackgroundWork(Duration.ofSeconds(30));
         }
     }
 

@@ -496,14 +496,31 @@ public final class StoreImpl implements AutoCloseable {
         }
     }
 
+    /**
+     * Layouts of layers whose whole chain validated (as a diff's parent, before the VM paused).
+     * Layers are immutable and named by their manifest's hash, so a diff written under the lock
+     * only checks that its parent is still there: re-reading every manifest down to the root again
+     * cost the paused guest time in proportion to the chain's depth.
+     */
+    private final Map<LayerId, Layout> checkedParents = new java.util.concurrent.ConcurrentHashMap<>();
+
     /** The parent's chain validates and its memory layout is {@code layout}'s. */
     private void checkParent(String name, String parentName, LayerId parentId, Layout layout) {
-        ResolvedLayer parent = resolver.resolve(parentId, Verification.METADATA).getFirst();
-        if (!layout.sameAs(parent.layout())) {
+        Layout parentLayout = checkedParents.get(parentId);
+        if (parentLayout == null || !Files.isDirectory(layers.resolve(parentId.hex()), LinkOption.NOFOLLOW_LINKS)) {
+            parentLayout = resolver.resolve(parentId, Verification.METADATA).getFirst().layout();
+            if (checkedParents.size() > CHECKED_PARENTS_MAX) {
+                checkedParents.clear();
+            }
+            checkedParents.put(parentId, parentLayout);
+        }
+        if (!layout.sameAs(parentLayout)) {
             throw new SnapshotConflictException("cannot write diff '" + name + "': the memory's layout " + layout
-                    + " differs from parent '" + parentName + "''s " + parent.layout());
+                    + " differs from parent '" + parentName + "''s " + parentLayout);
         }
     }
+
+    private static final int CHECKED_PARENTS_MAX = 1024;
 
     /**
      * Checks what {@link #writeFull} ({@code parentName} null) or {@link #writeDiff} would refuse

@@ -307,4 +307,44 @@ class SnapshotStoreTest {
             }
         }
     }
+
+    /**
+     * Long spans of a diff are mapped from pages.bin over the image, short ones copied; a newer
+     * layer's pages inside an older layer's long span must still win, and writes to the restored
+     * memory must reach neither file.
+     */
+    @Test
+    void longDiffSpansAreMappedAndNewerPagesInsideThemStillWin() throws IOException {
+        try (SnapshotStore store = SnapshotStore.open(dir); GuestMemory mem = TestMemory.create(PS, 0, 128L * PS)) {
+            Random rnd = new Random(7);
+            for (int p = 0; p < 128; p++) {
+                TestMemory.fillPage(mem, p, rnd);
+            }
+            store.writeFull("l0", mem, Map.of());
+            mem.drainHostDirty(0);
+            for (int p = 10; p < 90; p++) { // one 80-page span: mapped
+                TestMemory.fillPage(mem, p, rnd);
+            }
+            TestMemory.fillPage(mem, 100, rnd); // a 1-page span: copied
+            store.writeDiff("l1", "l0", mem, DirtyPages.drainHost(mem), Map.of());
+            for (int p = 40; p < 43; p++) { // newer pages inside l1's long span
+                TestMemory.fillPage(mem, p, rnd);
+            }
+            for (int p = 60; p < 80; p++) { // and a newer long span inside it
+                TestMemory.fillPage(mem, p, rnd);
+            }
+            store.writeDiff("l2", "l1", mem, DirtyPages.drainHost(mem), Map.of());
+            byte[] expected = TestMemory.bytes(mem);
+            for (int round = 0; round < 2; round++) {
+                try (RestoredSnapshot r = store.restore("l2", Verification.FULL)) {
+                    assertThat(TestMemory.bytes(r.memory())).isEqualTo(expected);
+                    assertThat(r.timings().pagesOverlaid()).isEqualTo(80 + 1);
+                    for (int p = 0; p < 128; p++) { // private: nothing written here reaches the layers
+                        r.memory().writeLong((long) p * PS, ~p);
+                    }
+                }
+            }
+            assertThat(store.verify().problems()).isEmpty();
+        }
+    }
 }

@@ -85,7 +85,9 @@ class ExamplesTest {
     void forkTenGivesEveryForkItsOwnData() {
         Run r = run(ForkTen::run);
         assertThat(r.status()).as(r.output()).isZero();
-        assertThat(r.output()).contains("forked and started 10 VMs in").contains("all 10 forks kept their own data");
+        assertThat(r.output()).contains("forked and started 10 VMs in").contains("all 10 forks kept their own data")
+                .containsPattern("from a pool of 4 forks made ahead: take, start and first reply \\(a 21-character line\\) in [0-9.]+ ms"
+                        + " \\(median of 10\\)\\n");
         for (int i = 0; i < ForkTen.FORKS; i++) {
             char g = (char) ('0' + i);
             assertThat(r.output()).contains("fork " + i + ": wrote generation '" + g + "' -> "

@@ -786,6 +786,10 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
         if (state() != VmState.PAUSED) {
             throw new IllegalVmStateException("snapshot", state());
         }
+        List<byte[]> vcpus = new ArrayList<>();
+        if (captureVcpusHere(vcpus)) {
+            return captureRest(vcpus);
+        }
         List<java.util.concurrent.CompletableFuture<byte[]>> futures = new ArrayList<>();
         synchronized (lock) {
             for (VcpuLoop l : loops) {
@@ -793,7 +797,6 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
             }
             lock.notifyAll();
         }
-        List<byte[]> vcpus = new ArrayList<>();
         for (var f : futures) {
             try {
                 vcpus.add(f.get());
@@ -804,6 +807,34 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
                 throw new IgnitionException("capturing vCPU state failed: " + e.getCause().getMessage(), e.getCause());
             }
         }
+        return captureRest(vcpus);
+    }
+
+    /**
+     * Captures every vCPU on this thread when the backend allows it (the VM is paused, each vCPU
+     * settled by its own thread as it parked); false, having done nothing, when it does not.
+     */
+    private boolean captureVcpusHere(List<byte[]> into) {
+        List<dev.ignition.spi.Vcpu> vs = new ArrayList<>();
+        for (VcpuLoop l : loops) {
+            dev.ignition.spi.Vcpu v = l.vcpu();
+            if (v == null || !v.capturableFromAnyThread()) {
+                return false;
+            }
+            vs.add(v);
+        }
+        for (dev.ignition.spi.Vcpu v : vs) {
+            try {
+                into.add(v.captureState());
+            } catch (RuntimeException e) {
+                throw new IgnitionException("capturing vCPU state failed: " + e.getMessage(), e);
+            }
+        }
+        return true;
+    }
+
+    /** The rest of a capture, after the vCPUs: devices, the hypervisor, disks, dirty pages. */
+    private Captured captureRest(List<byte[]> vcpus) {
         // Devices before the hypervisor: a device could still raise an interrupt while saved.
         java.util.Map<String, byte[]> devices = new java.util.LinkedHashMap<>();
         for (Device d : bus.devices()) {

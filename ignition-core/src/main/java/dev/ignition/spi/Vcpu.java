@@ -45,6 +45,15 @@ public interface Vcpu extends AutoCloseable {
         throw new UnsupportedOperationException(getClass().getName() + " cannot capture vCPU state");
     }
 
+    /**
+     * Whether {@link #captureState()} may also be called from another thread while this vCPU is
+     * paused and settled, sparing two thread hand-offs per snapshot. KVM allows it (the kernel
+     * serialises vCPU ioctls); Hypervisor.framework binds a vCPU to its thread, so the default is no.
+     */
+    default boolean capturableFromAnyThread() {
+        return false;
+    }
+
     /** Restores a blob from {@link #captureState()}; called on the vCPU's thread before it runs. */
     default void restoreState(byte[] state) {
         throw new UnsupportedOperationException(getClass().getName() + " cannot restore vCPU state");

@@ -206,6 +206,11 @@ public final class VcpuLoop implements Runnable {
         return f;
     }
 
+    /** The vCPU, while this loop runs it (null before it exists and after it closed). */
+    public @org.jspecify.annotations.Nullable Vcpu vcpu() {
+        return vcpu;
+    }
+
     /** Called by the host on this loop's thread while parked: settles the vCPU, runs queued tasks. */
     public void runTasks() {
         Runnable t;

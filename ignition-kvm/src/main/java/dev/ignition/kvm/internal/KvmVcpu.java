@@ -60,6 +60,9 @@ final class KvmVcpu implements Vcpu {
     private boolean ioOut;
     private long ioDataOffset;
     private int lastReason = -1;
+    /** The vCPU's TSC frequency and CPUID as captured the first time (see captureState). */
+    private byte @org.jspecify.annotations.Nullable [] tscKhz;
+    private byte @org.jspecify.annotations.Nullable [] cpuid;
 
     KvmVcpu(KvmVm vm, int index, BootState.X86LongMode boot) {
         this.vm = vm;
@@ -391,6 +394,11 @@ final class KvmVcpu implements Vcpu {
     }
 
     @Override
+    public boolean capturableFromAnyThread() {
+        return true;
+    }
+
+    @Override
     public byte[] captureState() {
         StateBlob s = new StateBlob(StateBlob.Kind.VCPU);
         try (Arena a = Arena.ofConfined()) {
@@ -403,9 +411,14 @@ final class KvmVcpu implements Vcpu {
             s.put("xcrs", get(a, KvmIoctl.GET_XCRS, 392));
             s.put("debugregs", get(a, KvmIoctl.GET_DEBUGREGS, 128));
             s.put("lapic", get(a, KvmIoctl.GET_LAPIC, KvmStructs.KVM_LAPIC_STATE.byteSize()));
-            int khz = Libc.ioctlRaw(fd, KvmIoctl.GET_TSC_KHZ.request, 0);
-            s.put("tsc_khz", java.nio.ByteBuffer.allocate(4).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(Math.max(0, khz)).array());
-            s.put("cpuid", currentCpuid(a));
+            // Neither changes once the vCPU has run (KVM refuses new CPUID then): read once.
+            if (tscKhz == null) {
+                int khz = Libc.ioctlRaw(fd, KvmIoctl.GET_TSC_KHZ.request, 0);
+                tscKhz = java.nio.ByteBuffer.allocate(4).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(Math.max(0, khz)).array();
+                cpuid = currentCpuid(a);
+            }
+            s.put("tsc_khz", tscKhz.clone());
+            s.put("cpuid", cpuid.clone());
             s.put("msrs", captureMsrs(a));
             s.put("vcpu_events", get(a, KvmIoctl.GET_VCPU_EVENTS, 64));
         }

@@ -127,27 +127,38 @@ public final class Console implements dev.ignition.guest.ConsoleLink {
                     consumed = retainedStart + end;
                     return new String(retained, start, end - start, StandardCharsets.UTF_8);
                 }
-                if (ended != null) {
-                    int tailFrom = Math.max((int) (from - retainedStart), length - 400);
-                    String tail = new String(retained, tailFrom, length - tailFrom, StandardCharsets.UTF_8);
-                    throw new IllegalVmStateException("wait for '" + text + "' on the console of", ended,
-                            "last output: \"" + tail + "\"");
-                }
-                long left = deadline - System.nanoTime();
-                if (left <= 0) {
-                    int tailFrom = Math.max((int) (from - retainedStart), length - 400);
-                    String tail = new String(retained, tailFrom, length - tailFrom, StandardCharsets.UTF_8);
-                    throw new ConsoleTimeoutException("'" + text + "' did not appear on the console within "
-                            + timeout + "; last output: \"" + tail + "\"");
-                }
-                try {
-                    wait(Math.max(1, left / 1_000_000), 0);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new IgnitionException("interrupted while waiting for console output", e);
-                }
+                awaitMoreOutput((int) (from - retainedStart), deadline, timeout, "'" + text + "'",
+                        "'" + text + "' did not appear");
             }
         }
+    }
+
+    /**
+     * Nothing matched in the unconsumed output from {@code from}: fails at once if no more output
+     * can come (the VM ended) or the deadline passed, else waits for more. Called holding the monitor.
+     */
+    private void awaitMoreOutput(int from, long deadline, Duration timeout, String what, String notSeen) {
+        if (ended != null) {
+            throw new IllegalVmStateException("wait for " + what + " on the console of", ended,
+                    "last output: \"" + tail(from) + "\"");
+        }
+        long left = deadline - System.nanoTime();
+        if (left <= 0) {
+            throw new ConsoleTimeoutException(notSeen + " on the console within " + timeout + "; last output: \""
+                    + tail(from) + "\"");
+        }
+        try {
+            wait(Math.max(1, left / 1_000_000), 0);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IgnitionException("interrupted while waiting for console output", e);
+        }
+    }
+
+    /** Up to the last 400 retained bytes from {@code from} on, for error messages. */
+    private String tail(int from) {
+        int tailFrom = Math.max(from, length - 400);
+        return new String(retained, tailFrom, length - tailFrom, StandardCharsets.UTF_8);
     }
 
     /**
@@ -180,25 +191,8 @@ public final class Console implements dev.ignition.guest.ConsoleLink {
                     consumed = from + Math.min(end, length - start);
                     return m.toMatchResult();
                 }
-                if (ended != null) {
-                    int tailFrom = Math.max(start, length - 400);
-                    String tail = new String(retained, tailFrom, length - tailFrom, StandardCharsets.UTF_8);
-                    throw new IllegalVmStateException("wait for /" + pattern + "/ on the console of", ended,
-                            "last output: \"" + tail + "\"");
-                }
-                long left = deadline - System.nanoTime();
-                if (left <= 0) {
-                    int tailFrom = Math.max(start, length - 400);
-                    String tail = new String(retained, tailFrom, length - tailFrom, StandardCharsets.UTF_8);
-                    throw new ConsoleTimeoutException("nothing matching /" + pattern + "/ appeared on the console within "
-                            + timeout + "; last output: \"" + tail + "\"");
-                }
-                try {
-                    wait(Math.max(1, left / 1_000_000), 0);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new IgnitionException("interrupted while waiting for console output", e);
-                }
+                awaitMoreOutput(start, deadline, timeout, "/" + pattern + "/",
+                        "nothing matching /" + pattern + "/ appeared");
             }
         }
     }

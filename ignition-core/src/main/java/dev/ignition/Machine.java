@@ -438,14 +438,26 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
      * vCPU goes from its creation straight into the guest, without a round trip through this thread.
      */
     private void bootVcpus() {
+        createVcpus(true);
+        loops.forEach(VcpuLoop::release);
+    }
+
+    /**
+     * Starts one thread per vCPU and waits until each has created its vCPU, rethrowing a failure.
+     *
+     * @param fresh a fresh boot: no restore gate, and a single vCPU may run as soon as it exists
+     */
+    private void createVcpus(boolean fresh) {
         synchronized (lock) {
             for (int i = 0; i < vcpuCount; i++) {
-                loops.add(new VcpuLoop(i, hvVm, boot, bus, this, null));
+                loops.add(new VcpuLoop(i, hvVm, boot, bus, this, vcpuStates != null ? vcpuStates.get(i) : null));
             }
         }
-        loops.forEach(VcpuLoop::openRestoreGate);
-        if (vcpuCount == 1) {
-            loops.getFirst().release();
+        if (fresh) {
+            loops.forEach(VcpuLoop::openRestoreGate);
+            if (vcpuCount == 1) {
+                loops.getFirst().release();
+            }
         }
         for (VcpuLoop l : loops) {
             l.start();
@@ -456,7 +468,6 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
             }
         }
         failIfStartFailed();
-        loops.forEach(VcpuLoop::release);
     }
 
     @Override
@@ -478,20 +489,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
      * VM-wide and each vCPU's restored state. The threads then wait at their run gate.
      */
     private void prepareVcpus() {
-        synchronized (lock) {
-            for (int i = 0; i < vcpuCount; i++) {
-                loops.add(new VcpuLoop(i, hvVm, boot, bus, this, vcpuStates != null ? vcpuStates.get(i) : null));
-            }
-        }
-        for (VcpuLoop l : loops) {
-            l.start();
-        }
-        for (VcpuLoop l : loops) {
-            if (!l.awaitCreated(VCPU_SETUP_TIMEOUT)) {
-                startTimedOut("creating vCPU " + l.index());
-            }
-        }
-        failIfStartFailed();
+        createVcpus(false);
         if (vmState != null) {
             try {
                 hvVm.restoreState(vmState);

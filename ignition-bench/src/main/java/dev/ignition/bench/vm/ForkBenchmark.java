@@ -4,6 +4,7 @@ import dev.ignition.Availability;
 import dev.ignition.Backends;
 import dev.ignition.VirtualMachine;
 import dev.ignition.guest.TestGuests;
+import dev.ignition.snapshot.ForkPool;
 import dev.ignition.snapshot.SnapshotStore;
 import dev.ignition.snapshot.VmSnapshots;
 import java.io.IOException;
@@ -32,7 +33,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * from a snapshot (restore with copy-on-write memory, start, one console round trip that proves
  * the guest runs on the snapshot's data) against booting it from scratch into the same state
  * (build, start, wait for the ready line, fill the data, the same round trip). Each operation
- * also closes its VM. Needs KVM (or another backend); fails at setup with the probe's reason
+ * also closes its VM; a third path takes its fork from a {@link ForkPool}. Needs KVM (or another
+ * backend); fails at setup with the probe's reason
  * elsewhere. The ratio of the two scores is the one {@code docs/benchmarks.md} reports.
  *
  * <pre>{@code
@@ -47,6 +49,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED", "-Xmx1g"})
 public class ForkBenchmark {
     static final int PAGES = 64;
+    static final int POOL = 4;
     static final char GENERATION = 'S';
     static final Duration TIMEOUT = Duration.ofSeconds(30);
 
@@ -56,6 +59,7 @@ public class ForkBenchmark {
 
     private Path dir;
     private SnapshotStore store;
+    private ForkPool pool;
     private String expected;
 
     @Setup(Level.Trial)
@@ -70,10 +74,12 @@ public class ForkBenchmark {
         try (VirtualMachine vm = bootPrepared()) {
             VmSnapshots.snapshot(vm, store, "prepared", VmSnapshots.Kind.FULL);
         }
+        pool = ForkPool.open(store, "prepared", POOL, b -> b);
     }
 
     @TearDown(Level.Trial)
     public void tearDown() throws IOException {
+        pool.close();
         store.close();
         try (Stream<Path> s = Files.walk(dir)) {
             for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
@@ -85,6 +91,19 @@ public class ForkBenchmark {
     @Benchmark
     public String forkFromSnapshot() {
         try (VirtualMachine vm = VmSnapshots.restore(store, "prepared", b -> b)) {
+            vm.start();
+            return check(vm);
+        }
+    }
+
+    /**
+     * A fork taken from a {@link ForkPool} that keeps {@value #POOL} made ahead. Back to back, the
+     * pool's thread refills it concurrently, so this is a throughput figure including that work
+     * whenever the pool runs dry, not the latency of a take from a full pool.
+     */
+    @Benchmark
+    public String forkFromPool() {
+        try (VirtualMachine vm = pool.take()) {
             vm.start();
             return check(vm);
         }

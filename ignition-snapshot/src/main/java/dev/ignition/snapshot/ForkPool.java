@@ -64,6 +64,7 @@ public final class ForkPool implements AutoCloseable {
         this.name = name;
         this.size = size;
         this.configure = configure;
+        this.lastTake = System.nanoTime() - YIELD_NANOS; // no take yet: start at once
         this.worker = Thread.ofPlatform().name("ignition-fork-pool-" + name).daemon(true).unstarted(this::work);
     }
 

@@ -53,7 +53,7 @@ final class Floors {
     // ---- VM create -> first guest output ----
 
     private void createToFirstOutput() {
-        int n = Math.max(20, 4 * runs);
+        int n = Math.max(50, 10 * runs);
         List<Double> ignition = new ArrayList<>();
         List<Double> raw = new ArrayList<>();
         try (RawKvm kvm = new RawKvm()) {
@@ -204,8 +204,9 @@ final class Floors {
         System.out.println("### Diff snapshot: fixed part and cost per dirty page (store on tmpfs)");
         System.out.println();
         System.out.println("A 64 MiB dirtier VM that rewrites N pages between a FULL layer and a DIFF one; the");
-        System.out.println("guest's whole pause for the diff. A least-squares line over every sample gives the");
-        System.out.println("fixed part (at N = 0) and the cost per page.");
+        System.out.println("guest's whole pause for the diff. A least-squares line through the medians of each N");
+        System.out.println("gives the fixed part (at N = 0) and the cost per page (medians: one stalled sample on");
+        System.out.println("a shared 2-core machine would otherwise move the fixed part by a millisecond).");
         System.out.println();
         System.out.println("| dirty pages N | diff pause | capture | write | fsync | publish |");
         System.out.println("|---|---|---|---|---|---|");
@@ -227,16 +228,15 @@ final class Floors {
                     vm.console().waitFor("\n", T);
                     VmSnapshots.Result d = VmSnapshots.snapshot(vm, store, "diff", VmSnapshots.Kind.DIFF);
                     if (r > 0) {
-                        double t = ms(d.paused().toNanos());
-                        pause.add(t);
+                        pause.add(ms(d.paused().toNanos()));
                         results.add(d);
-                        points.add(new double[] {n, t});
                     }
                 } finally {
                     SeedHarness.deleteTree(dir);
                 }
             }
             System.out.printf(Locale.ROOT, "| %d | %s | %s |%n", n, Stat.of(pause).fmt("ms"), SeedHarness.breakdown(results));
+            points.add(new double[] {n, Stat.of(pause).median()});
         }
         double[] line = leastSquares(points);
         System.out.printf(Locale.ROOT, "%nFit: diff pause ≈ %.2f ms + %.2f µs × N.%n%n", line[0], line[1] * 1000);

@@ -13,7 +13,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One vCPU's platform thread ({@code ignition-vcpu-N}): creates the vCPU on itself (some
+ * One vCPU's platform thread ({@code ignition-vcpu-N}, from {@link VcpuThreads}): creates the vCPU on itself (some
  * hypervisors bind vCPUs to their creating thread), then runs it, dispatching exits to the device
  * bus, until the VM finishes.
  */
@@ -40,7 +40,8 @@ public final class VcpuLoop implements Runnable {
     private final BootState boot;
     private final DeviceBus bus;
     private final Host host;
-    private final Thread thread;
+    private volatile boolean started;
+    private final CountDownLatch finished = new CountDownLatch(1);
     private final CountDownLatch created = new CountDownLatch(1);
     private final CountDownLatch restoreGate = new CountDownLatch(1);
     private final CountDownLatch restored = new CountDownLatch(1);
@@ -63,7 +64,6 @@ public final class VcpuLoop implements Runnable {
         this.boot = boot;
         this.bus = bus;
         this.host = host;
-        this.thread = Thread.ofPlatform().name("ignition-vcpu-" + index).daemon(true).unstarted(this);
     }
 
     public int index() {
@@ -71,7 +71,15 @@ public final class VcpuLoop implements Runnable {
     }
 
     public void start() {
-        thread.start();
+        started = true;
+        VcpuThreads.start("ignition-vcpu-" + index, () -> {
+            try {
+                run();
+            } finally {
+                VcpuThreads.idle(); // before joiners return: they look for ignition-vcpu-* threads
+                finished.countDown();
+            }
+        });
     }
 
     /** Waits until the vCPU exists (or failed to be created); false if that took too long. */
@@ -110,7 +118,7 @@ public final class VcpuLoop implements Runnable {
     }
 
     public boolean alive() {
-        return thread.isAlive();
+        return started && finished.getCount() > 0;
     }
 
     /** Makes the vCPU leave the guest soon so the loop re-checks pause and stop requests. */
@@ -125,11 +133,11 @@ public final class VcpuLoop implements Runnable {
     }
 
     public boolean join(Duration timeout) {
-        if (thread.getState() == Thread.State.NEW) {
+        if (!started) {
             return true;
         }
         try {
-            return thread.join(timeout);
+            return finished.await(timeout.toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return false;

@@ -153,6 +153,12 @@ final class KvmVcpu implements Vcpu {
             KvmStructs.REGS_RBP.set(regs, 0L, boot.rsp());
             KvmStructs.REGS_RSI.set(regs, 0L, boot.rsi());
             Libc.ioctl(fd, KvmIoctl.SET_REGS.request, regs, "KVM_SET_REGS");
+            if (user) {
+                // A user-mode program runs with interrupts off and touches no MSR: the kernel-boot
+                // setup below (as Firecracker does it for Linux) would be four ioctls for nothing.
+                // KVM's reset FPU state already has the default control words.
+                return;
+            }
 
             MemorySegment fpu = a.allocate(KvmStructs.KVM_FPU);
             KvmStructs.FPU_FCW.set(fpu, 0L, (short) 0x37f);

@@ -15,6 +15,7 @@ import dev.ignition.internal.device.SerialIo;
 import dev.ignition.internal.device.Uart16550;
 import dev.ignition.internal.net.FrameBackend;
 import dev.ignition.internal.net.PasstBackend;
+import dev.ignition.internal.net.TapBackend;
 import dev.ignition.internal.virtio.VirtioMmio;
 import dev.ignition.internal.virtio.VirtioNet;
 import dev.ignition.internal.virtio.VirtioSlots;
@@ -275,6 +276,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
     private static FrameBackend startNetwork(Network network) {
         return switch (network) {
             case Network.UserMode u -> PasstBackend.start(u.forwards());
+            case Network.Tap t -> TapBackend.open(t.name());
         };
     }
 
@@ -295,6 +297,16 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
                     } else if (!guestPorts.add(f.guestPort())) {
                         problems.add("guest port " + f.guestPort() + " is forwarded twice");
                     }
+                }
+            }
+            case Network.Tap t -> {
+                int length = t.name().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+                if (length < 1 || length > 15 || t.name().contains("/")
+                        || t.name().chars().anyMatch(Character::isWhitespace)) {
+                    problems.add("a TAP interface name has 1-15 bytes, no '/' and no spaces, was '" + t.name() + "'");
+                }
+                if (dev.ignition.internal.posix.Libc.OS != dev.ignition.internal.posix.Libc.Os.LINUX) {
+                    problems.add("TAP networking (Network.tap) is Linux-only; use Network.userMode()");
                 }
             }
         }

@@ -13,12 +13,20 @@ import java.util.List;
  *       host's sockets, and its default gateway address reaches the host itself (passt maps it
  *       to the host's loopback). {@link UserMode#forwardTcp} makes a guest TCP port reachable on
  *       the host's loopback.</li>
+ *   <li>{@link #tap(String)}: a Linux TAP interface; the host configures it (addresses, bridge,
+ *       routes). Needs {@code CAP_NET_ADMIN}, or a persistent TAP created beforehand for the
+ *       user ({@code ip tuntap add dev tap0 mode tap user $USER}).</li>
  * </ul>
  */
-public sealed interface Network permits Network.UserMode {
+public sealed interface Network permits Network.UserMode, Network.Tap {
     /** User-mode networking (passt) without port forwards. */
     static UserMode userMode() {
         return new UserMode(List.of());
+    }
+
+    /** The Linux TAP interface {@code name} (1-15 bytes), created if it does not exist. */
+    static Tap tap(String name) {
+        return new Tap(name);
     }
 
     /**
@@ -49,6 +57,18 @@ public sealed interface Network permits Network.UserMode {
             List<PortForward> all = new ArrayList<>(forwards);
             all.add(new PortForward(hostPort, guestPort));
             return new UserMode(all);
+        }
+    }
+
+    /**
+     * A Linux TAP interface: the guest's frames appear on it and what the host sends through it
+     * reaches the guest.
+     *
+     * @param name the interface name, 1-15 bytes, e.g. {@code tap0}
+     */
+    record Tap(String name) implements Network {
+        public Tap {
+            java.util.Objects.requireNonNull(name, "name");
         }
     }
 }

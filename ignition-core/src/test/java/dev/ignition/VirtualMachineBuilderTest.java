@@ -151,4 +151,13 @@ class VirtualMachineBuilderTest {
         assertThatThrownBy(b::build).isInstanceOfSatisfying(InvalidVmSpecException.class,
                 e -> assertThat(e.problems()).contains("20 virtio devices were asked for; at most 19 fit"));
     }
+
+    @Test
+    void rejectsTapNamesLinuxCannotHave() {
+        for (String name : new String[] {"", "a-name-of-16-byt", "a/b", "tap 0"}) {
+            assertThatThrownBy(() -> VirtualMachine.builder().guest(TestGuests.hello()).network(Network.tap(name)).build())
+                    .as(name).isInstanceOfSatisfying(InvalidVmSpecException.class, e -> assertThat(e.problems())
+                            .contains("a TAP interface name has 1-15 bytes, no '/' and no spaces, was '" + name + "'"));
+        }
+    }
 }

@@ -80,7 +80,7 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
     /** The attached disks in slot order (the image's when it brings its own). */
     private final List<Disk> disks;
     /** Set once at creation when the VM has a network device. */
-    private @Nullable NetworkAttachment network;
+    private volatile @Nullable NetworkAttachment network;
     /** The image this VM was restored from; released when the VM closes. */
     private final @Nullable VmImage image;
 
@@ -313,10 +313,6 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
     }
 
     /** Checks the virtio devices asked for: disk files usable, not more devices than slots. */
-    static void validateVirtio(List<Disk> disks, boolean rng, @Nullable Long vsockCid, List<String> problems) {
-        validateVirtio(disks, rng, vsockCid, false, problems);
-    }
-
     static void validateVirtio(List<Disk> disks, boolean rng, @Nullable Long vsockCid, boolean network,
             List<String> problems) {
         int count = disks.size() + (rng ? 1 : 0) + (vsockCid != null ? 1 : 0) + (network ? 1 : 0);

@@ -13,7 +13,11 @@ import dev.ignition.internal.device.ExitDevice;
 import dev.ignition.internal.device.ResetPort;
 import dev.ignition.internal.device.SerialIo;
 import dev.ignition.internal.device.Uart16550;
+import dev.ignition.internal.net.FrameBackend;
+import dev.ignition.internal.net.PasstBackend;
+import dev.ignition.internal.net.TapBackend;
 import dev.ignition.internal.virtio.VirtioMmio;
+import dev.ignition.internal.virtio.VirtioNet;
 import dev.ignition.internal.virtio.VirtioSlots;
 import dev.ignition.internal.vm.GuestRam;
 import dev.ignition.internal.vm.MachineInternals;
@@ -29,8 +33,10 @@ import dev.ignition.spi.HypervisorVm;
 import dev.ignition.spi.VmConfig;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -73,6 +79,8 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
     private final byte @Nullable [] vmState;
     /** The attached disks in slot order (the image's when it brings its own). */
     private final List<Disk> disks;
+    /** Set once at creation when the VM has a network device. */
+    private volatile @Nullable NetworkAttachment network;
     /** The image this VM was restored from; released when the VM closes. */
     private final @Nullable VmImage image;
 
@@ -174,7 +182,16 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
         }
         boolean arm64 = provider.architecture() == Architecture.ARM64;
         List<Disk> disks = b.effectiveDisks();
-        List<VirtioMmio> virtio = VirtioSlots.create(arm64, disks, b.virtioRng, b.vsockCid);
+        VirtioNet net = b.network != null ? new VirtioNet(DEFAULT_MAC, startNetwork(b.network)) : null;
+        List<VirtioMmio> virtio;
+        try {
+            virtio = VirtioSlots.create(arm64, disks, b.virtioRng, b.vsockCid, net);
+        } catch (RuntimeException e) {
+            if (net != null) {
+                net.close();
+            }
+            throw e;
+        }
         GuestMemory memory;
         try {
             memory = image != null ? takeMemory(image)
@@ -216,6 +233,10 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
                     b.trackDirtyPages, image != null ? image.vcpuStates() : null, image != null ? image.vmState() : null,
                     disks, image);
             self[0] = m;
+            if (net != null) {
+                m.network = new NetworkAttachment(macString(DEFAULT_MAC), net.backend().describe(),
+                        net.backend() instanceof PasstBackend p ? p.forwards() : List.of());
+            }
             DeviceContext ctx = m.deviceContext(false);
             // The virtio transport pulses each new interrupt; on x86 its IOAPIC pins are
             // edge-triggered, so it may use the backend's edge line (KVM: an irqfd). arm64's GIC
@@ -241,9 +262,60 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
         }
     }
 
+    /** The guest's MAC address: locally administered, QEMU's prefix; each VM has its own backend. */
+    static final byte[] DEFAULT_MAC = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+
+    static String macString(byte[] mac) {
+        StringBuilder sb = new StringBuilder();
+        for (byte b : mac) {
+            sb.append(sb.isEmpty() ? "" : ":").append(String.format("%02x", b & 0xff));
+        }
+        return sb.toString();
+    }
+
+    private static FrameBackend startNetwork(Network network) {
+        return switch (network) {
+            case Network.UserMode u -> PasstBackend.start(u.forwards());
+            case Network.Tap t -> TapBackend.open(t.name());
+        };
+    }
+
+    /** Adds to {@code problems} what is wrong with {@code network}: ports out of range or forwarded twice. */
+    static void validateNetwork(Network network, List<String> problems) {
+        switch (network) {
+            case Network.UserMode u -> {
+                Set<Integer> hostPorts = new HashSet<>();
+                Set<Integer> guestPorts = new HashSet<>();
+                for (Network.PortForward f : u.forwards()) {
+                    if (f.hostPort() < 0 || f.hostPort() > 65535) {
+                        problems.add("a forwarded host port must be 0 (pick a free one) or 1-65535, was " + f.hostPort());
+                    } else if (f.hostPort() != 0 && !hostPorts.add(f.hostPort())) {
+                        problems.add("host port " + f.hostPort() + " is forwarded twice");
+                    }
+                    if (f.guestPort() < 1 || f.guestPort() > 65535) {
+                        problems.add("a forwarded guest port must be 1-65535, was " + f.guestPort());
+                    } else if (!guestPorts.add(f.guestPort())) {
+                        problems.add("guest port " + f.guestPort() + " is forwarded twice");
+                    }
+                }
+            }
+            case Network.Tap t -> {
+                int length = t.name().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+                if (length < 1 || length > 15 || t.name().contains("/")
+                        || t.name().chars().anyMatch(Character::isWhitespace)) {
+                    problems.add("a TAP interface name has 1-15 bytes, no '/' and no spaces, was '" + t.name() + "'");
+                }
+                if (dev.ignition.internal.posix.Libc.OS != dev.ignition.internal.posix.Libc.Os.LINUX) {
+                    problems.add("TAP networking (Network.tap) is Linux-only; use Network.userMode()");
+                }
+            }
+        }
+    }
+
     /** Checks the virtio devices asked for: disk files usable, not more devices than slots. */
-    static void validateVirtio(List<Disk> disks, boolean rng, @Nullable Long vsockCid, List<String> problems) {
-        int count = disks.size() + (rng ? 1 : 0) + (vsockCid != null ? 1 : 0);
+    static void validateVirtio(List<Disk> disks, boolean rng, @Nullable Long vsockCid, boolean network,
+            List<String> problems) {
+        int count = disks.size() + (rng ? 1 : 0) + (vsockCid != null ? 1 : 0) + (network ? 1 : 0);
         if (vsockCid != null && (vsockCid < 3 || vsockCid >= 0xffff_ffffL)) {
             problems.add("a vsock guest CID must be between 3 and 4294967294 (0-2 are reserved), was " + vsockCid);
         }
@@ -629,6 +701,11 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
     public Optional<dev.ignition.device.Vsock> vsock() {
         return bus.devices().stream().filter(d -> d instanceof VirtioMmio v && v.model() instanceof dev.ignition.device.Vsock)
                 .map(d -> (dev.ignition.device.Vsock) ((VirtioMmio) d).model()).findFirst();
+    }
+
+    @Override
+    public Optional<NetworkAttachment> network() {
+        return Optional.ofNullable(network);
     }
 
     @Override

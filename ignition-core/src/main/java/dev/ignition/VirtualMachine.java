@@ -66,6 +66,12 @@ public interface VirtualMachine extends AutoCloseable {
     /** The host end of the VM's virtio-vsock device, if it has one ({@link Builder#vsock(long)}). */
     Optional<dev.ignition.device.Vsock> vsock();
 
+    /**
+     * The VM's network device, if it has one ({@link Builder#network(Network)}): its MAC address
+     * and the TCP forwards with the host ports actually bound.
+     */
+    Optional<NetworkAttachment> network();
+
     /** The name of the backend running this VM, e.g. {@code kvm}. */
     String backend();
 
@@ -92,6 +98,7 @@ public interface VirtualMachine extends AutoCloseable {
         final List<Disk> disks = new ArrayList<>();
         boolean virtioRng;
         @Nullable Long vsockCid;
+        @Nullable Network network;
         @Nullable String backend;
         boolean trackDirtyPages;
         @Nullable VmImage image;
@@ -182,6 +189,17 @@ public interface VirtualMachine extends AutoCloseable {
             return this;
         }
 
+        /**
+         * Attaches a virtio-net device connected to {@code network}, e.g.
+         * {@code Network.userMode().forwardTcp(0, 80)}; the forwarded host ports are read back
+         * with {@link VirtualMachine#network()}. A restored VM gets a network of its own (its own
+         * passt process and forwarded ports): pass it again when restoring.
+         */
+        public Builder network(Network network) {
+            this.network = Objects.requireNonNull(network, "network");
+            return this;
+        }
+
         /** Uses the backend named {@code name} ({@code kvm}, {@code hvf}) instead of the first available. */
         public Builder backend(String name) {
             this.backend = name;
@@ -238,7 +256,10 @@ public interface VirtualMachine extends AutoCloseable {
                         + " holds them); do not add disks when restoring it");
             }
             Machine.validateDevices(devices, problems);
-            Machine.validateVirtio(effectiveDisks(), virtioRng, vsockCid, problems);
+            Machine.validateVirtio(effectiveDisks(), virtioRng, vsockCid, network != null, problems);
+            if (network != null) {
+                Machine.validateNetwork(network, problems);
+            }
             if (!problems.isEmpty()) {
                 throw new InvalidVmSpecException(problems);
             }

@@ -127,4 +127,37 @@ class VirtualMachineBuilderTest {
             }
         };
     }
+
+    @Test
+    void reportsEveryNetworkProblemAtOnce() {
+        Network bad = Network.userMode().forwardTcp(-1, 80).forwardTcp(70_000, 0).forwardTcp(8080, 22)
+                .forwardTcp(8080, 22);
+        assertThatThrownBy(() -> VirtualMachine.builder().guest(TestGuests.hello()).network(bad).build())
+                .isInstanceOfSatisfying(InvalidVmSpecException.class, e -> assertThat(e.problems()).containsExactly(
+                        "a forwarded host port must be 0 (pick a free one) or 1-65535, was -1",
+                        "a forwarded host port must be 0 (pick a free one) or 1-65535, was 70000",
+                        "a forwarded guest port must be 1-65535, was 0",
+                        "host port 8080 is forwarded twice",
+                        "guest port 22 is forwarded twice"));
+    }
+
+    @Test
+    void theNetworkDeviceCountsAgainstTheVirtioSlots() {
+        VirtualMachine.Builder b = VirtualMachine.builder().guest(TestGuests.hello()).virtioRng().vsock(3)
+                .network(Network.userMode());
+        for (int i = 0; i < 17; i++) {
+            b.disk(dev.ignition.device.Disk.of(java.nio.file.Path.of("/nonexistent-" + i)));
+        }
+        assertThatThrownBy(b::build).isInstanceOfSatisfying(InvalidVmSpecException.class,
+                e -> assertThat(e.problems()).contains("20 virtio devices were asked for; at most 19 fit"));
+    }
+
+    @Test
+    void rejectsTapNamesLinuxCannotHave() {
+        for (String name : new String[] {"", "a-name-of-16-byt", "a/b", "tap 0"}) {
+            assertThatThrownBy(() -> VirtualMachine.builder().guest(TestGuests.hello()).network(Network.tap(name)).build())
+                    .as(name).isInstanceOfSatisfying(InvalidVmSpecException.class, e -> assertThat(e.problems())
+                            .contains("a TAP interface name has 1-15 bytes, no '/' and no spaces, was '" + name + "'"));
+        }
+    }
 }

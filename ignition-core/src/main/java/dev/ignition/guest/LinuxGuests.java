@@ -32,8 +32,10 @@ public final class LinuxGuests {
 
     /**
      * The default guest's {@code /init}: mounts proc, sys, dev (devtmpfs), devpts and a tmpfs on
-     * /tmp, pokes the boot-timer device (so the VM can report the guest boot time), then runs a
-     * shell on the console with job control. When the shell exits the VM reboots, which ends it.
+     * /tmp, brings up {@code lo} and, when the VM has a network device ({@code eth0}), configures
+     * it by DHCP ({@code udhcpc} with {@link #UDHCPC_SCRIPT}; gives up after about 3 s), pokes the
+     * boot-timer device (so the VM can report the guest boot time), then runs a shell on the
+     * console with job control. When the shell exits the VM reboots, which ends it.
      */
     public static final String DEFAULT_INIT = """
             #!/bin/busybox sh
@@ -47,11 +49,38 @@ public final class LinuxGuests {
             mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
             mount -t tmpfs -o mode=1777 tmpfs /tmp
             hostname ignition
+            ip link set lo up
+            if [ -e /sys/class/net/eth0 ]; then
+              udhcpc -i eth0 -s /etc/udhcpc.script -q -n -t 3 -T 1 >/dev/null 2>&1 || echo "ignition-guest: no DHCP lease on eth0"
+            fi
             devmem 0xc0000000 8 123
             echo "ignition-guest: ready"
             cd /root
             setsid cttyhack sh
             reboot -f
+            """;
+
+    /**
+     * What {@code udhcpc} runs on a lease in the default guest ({@code /etc/udhcpc.script}): sets
+     * the address, the default route and {@code /etc/resolv.conf}.
+     */
+    public static final String UDHCPC_SCRIPT = """
+            #!/bin/sh
+            # Ignition default guest: applies a DHCP lease (busybox udhcpc calls this).
+            case "$1" in
+              deconfig)
+                ip addr flush dev "$interface"
+                ip link set "$interface" up
+                ;;
+              bound|renew)
+                ip addr flush dev "$interface"
+                ip addr add "$ip/${mask:-24}" dev "$interface"
+                for r in $router; do ip route add default via "$r" dev "$interface"; break; done
+                : > /etc/resolv.conf
+                for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done
+                ;;
+            esac
+            exit 0
             """;
 
     private LinuxGuests() {}
@@ -118,6 +147,8 @@ public final class LinuxGuests {
                 .directory("/sys", 0555)
                 .directory("/tmp", 01777)
                 .directory("/root", 0700)
+                .directory("/etc", 0755)
+                .file("/etc/udhcpc.script", UDHCPC_SCRIPT, 0755)
                 .init(DEFAULT_INIT)
                 .build();
     }

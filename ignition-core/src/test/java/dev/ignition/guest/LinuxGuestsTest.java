@@ -39,7 +39,12 @@ class LinuxGuestsTest {
                 new InitramfsEntry.File("/bin/busybox", 0755, new byte[] {0x7f, 'E', 'L', 'F'}),
                 new InitramfsEntry.Symlink("/bin/sh", "busybox"),
                 new InitramfsEntry.Device("/dev/console", 0600, InitramfsEntry.DeviceKind.CHARACTER, 5, 1),
+                new InitramfsEntry.File("/etc/udhcpc.script", 0755,
+                        LinuxGuests.UDHCPC_SCRIPT.getBytes(StandardCharsets.UTF_8)),
                 new InitramfsEntry.File("/init", 0755, LinuxGuests.DEFAULT_INIT.getBytes(StandardCharsets.UTF_8)));
+        assertThat(LinuxGuests.DEFAULT_INIT).as("DHCP only with a network device, before the ready line")
+                .contains("if [ -e /sys/class/net/eth0 ]; then\n  udhcpc -i eth0 -s /etc/udhcpc.script -q -n")
+                .satisfies(init -> assertThat(init.indexOf("udhcpc")).isLessThan(init.indexOf(LinuxGuests.READY_LINE)));
         assertThat(LinuxGuests.DEFAULT_INIT).startsWith("#!/bin/busybox sh\n")
                 .contains("devmem 0xc0000000 8 123").contains("mount -t proc proc /proc")
                 .contains("mount -t sysfs sysfs /sys").contains("mount -t devtmpfs devtmpfs /dev")
@@ -48,10 +53,19 @@ class LinuxGuestsTest {
 
     @Test
     void defaultInitIsValidShell() throws Exception {
+        assertValidShell(LinuxGuests.DEFAULT_INIT);
+    }
+
+    @Test
+    void udhcpcScriptIsValidShell() throws Exception {
+        assertValidShell(LinuxGuests.UDHCPC_SCRIPT);
+    }
+
+    private static void assertValidShell(String script) throws Exception {
         Path busybox = HostTool.BUSYBOX.find().orElse(null);
         Assumptions.assumeTrue(busybox != null, HostTool.BUSYBOX.missingReason());
         Process p = new ProcessBuilder(busybox.toString(), "sh", "-n").redirectErrorStream(true).start();
-        p.getOutputStream().write(LinuxGuests.DEFAULT_INIT.getBytes(StandardCharsets.UTF_8));
+        p.getOutputStream().write(script.getBytes(StandardCharsets.UTF_8));
         p.getOutputStream().close();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertThat(p.waitFor(10, TimeUnit.SECONDS)).isTrue();

@@ -118,6 +118,39 @@ class VmExtensionTest {
         }
     }
 
+    static final List<Integer> PORTS = Collections.synchronizedList(new ArrayList<>());
+
+    @IgnitionTest
+    static class Networked {
+        static final VmTemplate VM = VmTemplate.boot(TestGuests.echo()).backend(FakeProvider.NAME)
+                .configure(b -> b.memoryMiB(8).network(dev.ignition.Network.userMode().forwardTcp(0, 80)))
+                .waitingFor(FakeProvider.READY);
+
+        @Test
+        void a(dev.ignition.NetworkAttachment net, VirtualMachine vm) throws IOException {
+            SEEN.add(vm);
+            assertThat(vm.network()).contains(net);
+            PORTS.add(net.hostPort(80));
+            try (java.net.Socket s = new java.net.Socket(java.net.InetAddress.getLoopbackAddress(), net.hostPort(80))) {
+                assertThat(s.isConnected()).isTrue();
+            }
+        }
+
+        @Test
+        void b(dev.ignition.NetworkAttachment net, VirtualMachine vm) {
+            SEEN.add(vm);
+            PORTS.add(net.hostPort(80));
+        }
+    }
+
+    @IgnitionTest
+    static class NetworkWithoutNetwork {
+        static final VmTemplate VM = echo();
+
+        @Test
+        void t(dev.ignition.NetworkAttachment net) {}
+    }
+
     @IgnitionTest
     static class NoVmWanted {
         static final VmTemplate VM = echo();
@@ -512,5 +545,24 @@ class VmExtensionTest {
     void beforeAllCannotTakeAForkedVm() {
         assertThat(containerFailure(run(BeforeAllWantsVm.class)))
                 .hasMessageContaining("only test methods and their @BeforeEach/@AfterEach methods can take a VirtualMachine");
+    }
+
+    @Test
+    void aTestCanTakeItsForksNetworkWithItsOwnForwardedPorts() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Stream.of(System.getenv().getOrDefault("PATH", "")
+                        .split(java.io.File.pathSeparator)).anyMatch(d -> !d.isEmpty() && Files.isExecutable(Path.of(d, "passt"))),
+                "passt is not installed (apt-get install passt)");
+        PORTS.clear();
+        run(Networked.class).testEvents().assertStatistics(s -> s.started(2).succeeded(2).failed(0));
+        assertThat(PORTS).hasSize(2).doesNotHaveDuplicates().allMatch(p -> p > 0);
+    }
+
+    @Test
+    void aNetworkParameterWithoutANetworkSaysHowToAddOne() {
+        List<Event> failed = run(NetworkWithoutNetwork.class).testEvents().failed().list();
+        assertThat(failed).singleElement().satisfies(e -> assertThat(
+                e.getRequiredPayload(TestExecutionResult.class).getThrowable().orElseThrow())
+                .hasMessageContaining("has no network device")
+                .hasMessageContaining("Network.userMode().forwardTcp(0, <guest port>)"));
     }
 }

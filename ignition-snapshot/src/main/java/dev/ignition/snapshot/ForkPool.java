@@ -201,16 +201,27 @@ public final class ForkPool implements AutoCloseable {
                 failure = e;
             }
             synchronized (this) {
-                making--;
                 lastFailure = failure;
                 if (vm != null && !closed) {
                     ready.addLast(vm);
                     vm = null;
                 }
-                notifyAll();
+                if (vm == null) {
+                    making--;
+                    notifyAll();
+                }
             }
             if (vm != null) {
-                vm.close(); // the pool closed meanwhile
+                // The pool closed meanwhile. Still counted as in the making, so close() returns only
+                // once this VM is closed too: a caller may check that nothing is left open.
+                try {
+                    vm.close();
+                } finally {
+                    synchronized (this) {
+                        making--;
+                        notifyAll();
+                    }
+                }
             }
             if (failure != null) {
                 LOG.warn("fork pool of '{}': making a fork failed, retrying in {} ms: {}", name, RETRY_MILLIS,

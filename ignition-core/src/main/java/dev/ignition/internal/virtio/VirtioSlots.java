@@ -40,6 +40,15 @@ public final class VirtioSlots {
      * it opened.
      */
     public static List<VirtioMmio> create(boolean arm64, List<Disk> disks, boolean rng, @Nullable Long vsockCid) {
+        return create(arm64, disks, rng, vsockCid, null);
+    }
+
+    /**
+     * As {@link #create(boolean, List, boolean, Long)}, with a network device after the others
+     * (last, so adding one moves no other device). On failure also closes {@code network}.
+     */
+    public static List<VirtioMmio> create(boolean arm64, List<Disk> disks, boolean rng, @Nullable Long vsockCid,
+            @Nullable VirtioDeviceModel network) {
         List<VirtioMmio> out = new ArrayList<>();
         try {
             for (Disk d : disks) {
@@ -51,9 +60,15 @@ public final class VirtioSlots {
             if (vsockCid != null) {
                 out.add(place(arm64, out.size(), new VirtioVsock(vsockCid)));
             }
+            if (network != null) {
+                out.add(place(arm64, out.size(), network));
+            }
             return out;
         } catch (RuntimeException e) {
             out.forEach(VirtioMmio::close);
+            if (network != null) {
+                network.close();
+            }
             throw e;
         }
     }

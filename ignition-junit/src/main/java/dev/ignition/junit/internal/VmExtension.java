@@ -1,6 +1,7 @@
 package dev.ignition.junit.internal;
 
 import dev.ignition.Console;
+import dev.ignition.NetworkAttachment;
 import dev.ignition.VirtualMachine;
 import dev.ignition.junit.IgnitionTest;
 import dev.ignition.junit.VmTemplate;
@@ -55,7 +56,7 @@ public final class VmExtension implements ExecutionCondition, BeforeAllCallback,
     @Override
     public boolean supportsParameter(ParameterContext parameter, ExtensionContext context) {
         Class<?> type = parameter.getParameter().getType();
-        return type == VirtualMachine.class || type == Console.class;
+        return type == VirtualMachine.class || type == Console.class || type == NetworkAttachment.class;
     }
 
     @Override
@@ -66,7 +67,15 @@ public final class VmExtension implements ExecutionCondition, BeforeAllCallback,
                     + ", not " + parameter.getDeclaringExecutable());
         }
         TemplateSnapshot.Fork fork = fork(context);
-        return parameter.getParameter().getType() == Console.class ? fork.vm().console() : fork.vm();
+        Class<?> type = parameter.getParameter().getType();
+        if (type == NetworkAttachment.class) {
+            // Each fork has its own network backend, so its forwarded host ports are its own.
+            return fork.vm().network().orElseThrow(() -> new ParameterResolutionException(
+                    "the template's VM has no network device, so there is no NetworkAttachment for "
+                            + parameter.getDeclaringExecutable() + ": add .configure(b -> b.network("
+                            + "Network.userMode().forwardTcp(0, <guest port>))) to the VmTemplate"));
+        }
+        return type == Console.class ? fork.vm().console() : fork.vm();
     }
 
     @Override

@@ -46,6 +46,13 @@ public interface Vcpu extends AutoCloseable {
     }
 
     /**
+     * Does what the hypervisor does once, at a vCPU's first run, without running guest code, so
+     * that a VM prepared ahead of its start does not pay it then. Called on the vCPU's thread,
+     * after its state is set and before it first runs. Optional.
+     */
+    default void warmUp() {}
+
+    /**
      * Whether {@link #captureState()} may also be called from another thread while this vCPU is
      * paused and settled, sparing two thread hand-offs per snapshot. KVM allows it (the kernel
      * serialises vCPU ioctls); Hypervisor.framework binds a vCPU to its thread, so the default is no.

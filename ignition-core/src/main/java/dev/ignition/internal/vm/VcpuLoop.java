@@ -174,6 +174,9 @@ public final class VcpuLoop implements Runnable {
                 }
             }
             restored.countDown();
+            if (runGate.getCount() > 0) {
+                v.warmUp(); // prepared ahead (a fork pool): pay the first run's one-off costs now
+            }
             runGate.await();
             loop(v);
         } catch (InterruptedException e) {

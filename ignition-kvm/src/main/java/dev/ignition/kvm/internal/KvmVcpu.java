@@ -399,6 +399,23 @@ final class KvmVcpu implements Vcpu {
         Libc.ioctl(fd, op.request, KvmStructs.nativeCopy(a, value), op.kernelName() + " (vCPU " + index + ")");
     }
 
+    /**
+     * {@code KVM_RUN} with {@code immediate_exit}: the kernel does a vCPU's first-run work (on
+     * kernels with NX huge-page mitigation, starting the VM's {@code kvm-nx-lpage-recovery}
+     * thread, which can take a scheduler tick) and returns {@code EINTR} before entering the guest.
+     */
+    @Override
+    public void warmUp() {
+        KvmStructs.RUN_IMMEDIATE_EXIT.setVolatile(run, 0L, (byte) 1);
+        int rc = Libc.ioctlRaw(fd, KvmIoctl.RUN.request, 0);
+        KvmStructs.RUN_IMMEDIATE_EXIT.setVolatile(run, 0L, (byte) 0);
+        ThreadSignals.drainKick();
+        if (rc >= 0 || -rc != Errno.EINTR) {
+            throw new dev.ignition.IgnitionException("warming up vCPU " + index
+                    + ": KVM_RUN with immediate_exit returned " + rc);
+        }
+    }
+
     @Override
     public boolean capturableFromAnyThread() {
         return true;

@@ -22,6 +22,7 @@ TOOLS=(
   "qemu-system-aarch64|qemu-system-arm|arm64 programs run on QEMU's CPU"
   "cpio|cpio|initramfs tests, which extract with GNU cpio"
   "/bin/busybox|busybox-static|shell-session tests, which drive a real sh"
+  "passt|passt|user-mode networking tests, which start passt"
 )
 
 present() { # $1 = a command name or an absolute path

@@ -206,9 +206,8 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
                 throw new SnapshotMismatchException("the image's memory maps " + memory.size()
                         + " bytes but it records " + image.memoryBytes());
             }
-            // A restored vCPU's registers come from its state; the boot state is only a placeholder.
-            BootState boot = image != null
-                    ? (arm64 ? new BootState.Arm64(0, 0) : new BootState.X86LongMode(0, 0, 0, 0, 0, 0, 0))
+            // A restored vCPU's registers come from its state.
+            BootState boot = image != null ? new BootState.Restored()
                     : arm64 ? loadArm64(java.util.Objects.requireNonNull(guest), memory, b.vcpus, virtio.size())
                     : load(java.util.Objects.requireNonNull(guest), memory, b.vcpus, virtio);
             hvVm = provider.createVm(new VmConfig(memory, b.vcpus, b.trackDirtyPages));

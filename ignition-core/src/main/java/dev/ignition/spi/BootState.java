@@ -33,4 +33,10 @@ public sealed interface BootState {
      * @param x0 device tree blob address
      */
     record Arm64(long pc, long x0) implements BootState {}
+
+    /**
+     * No boot: the vCPU's whole state is restored from a snapshot before it first runs, so the
+     * backend need not set up registers that the restore replaces at once.
+     */
+    record Restored() implements BootState {}
 }

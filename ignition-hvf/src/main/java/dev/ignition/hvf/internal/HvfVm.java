@@ -285,9 +285,12 @@ public final class HvfVm implements HypervisorVm {
         if (index < 0 || index >= config.vcpus()) {
             throw new IllegalArgumentException("vCPU index " + index + " outside [0, " + config.vcpus() + ")");
         }
-        if (!(boot instanceof BootState.Arm64 arm)) {
-            throw new IllegalArgumentException("the hvf backend boots arm64 guests; got " + boot);
-        }
+        BootState.Arm64 arm = switch (boot) {
+            case BootState.Arm64 a -> a;
+            case BootState.Restored r -> new BootState.Arm64(0, 0); // the restore sets every register
+            case BootState.X86LongMode x -> throw new IllegalArgumentException(
+                    "the hvf backend boots arm64 guests; got " + boot);
+        };
         lock.lock();
         try {
             checkOpen();

@@ -64,7 +64,8 @@ final class KvmVcpu implements Vcpu {
     private byte @org.jspecify.annotations.Nullable [] tscKhz;
     private byte @org.jspecify.annotations.Nullable [] cpuid;
 
-    KvmVcpu(KvmVm vm, int index, BootState.X86LongMode boot) {
+    /** @param boot the entry state, or null when {@link #restoreState} will set every register */
+    KvmVcpu(KvmVm vm, int index, BootState.@org.jspecify.annotations.Nullable X86LongMode boot) {
         this.vm = vm;
         this.index = index;
         this.fd = Libc.ioctl(vm.vmFd, KvmIoctl.CREATE_VCPU.request, index, "KVM_CREATE_VCPU " + index);
@@ -76,7 +77,9 @@ final class KvmVcpu implements Vcpu {
             this.tid = ThreadSignals.gettid();
             setSignalMask(ThreadSignals.blockKickAndGetRunMask());
             setCpuid();
-            setBootState(boot);
+            if (boot != null) {
+                setBootState(boot);
+            }
         } catch (RuntimeException e) {
             if (mapped != null) {
                 Libc.munmap(mapped);

@@ -69,10 +69,11 @@ final class KvmVm implements HypervisorVm {
 
     @Override
     public Vcpu createVcpu(int index, BootState boot) {
-        if (!(boot instanceof BootState.X86LongMode lm)) {
-            throw new IllegalArgumentException("the KVM backend runs x86_64 guests, not " + boot);
-        }
-        return new KvmVcpu(this, index, lm);
+        return switch (boot) {
+            case BootState.X86LongMode lm -> new KvmVcpu(this, index, lm);
+            case BootState.Restored r -> new KvmVcpu(this, index, null);
+            case BootState.Arm64 a -> throw new IllegalArgumentException("the KVM backend runs x86_64 guests, not " + boot);
+        };
     }
 
     @Override

@@ -6,6 +6,7 @@
  */
 module dev.ignition.hvf {
     requires dev.ignition.core;
+    requires org.slf4j;
 
     provides dev.ignition.spi.HypervisorProvider with dev.ignition.hvf.internal.HvfProvider;
 }

@@ -1,5 +1,6 @@
 package dev.ignition.internal.arm64;
 
+import dev.ignition.guest.InvalidKernelImageException;
 import dev.ignition.memory.GuestMemory;
 import dev.ignition.memory.MemoryRegion;
 import dev.ignition.spi.BootState;
@@ -44,7 +45,7 @@ public final class Arm64Boot {
     /**
      * Chooses addresses, checking that nothing overlaps and all fits.
      *
-     * @throws KernelImageException when RAM is too small, naming how much is needed
+     * @throws InvalidKernelImageException when RAM is too small, naming how much is needed
      */
     public static Placement place(long ramBase, long ramSize, Arm64Image image, long initrdLength) {
         if (ramBase % Arm64Image.BASE_ALIGNMENT != 0) {
@@ -57,7 +58,7 @@ public final class Arm64Boot {
         long initrd = alignDown(dtb - initrdLength, 4096);
         if (dtb < ramBase || initrd < kernelEnd) {
             long need = image.imageSize() + image.textOffset() + alignUp(initrdLength, 4096) + 2L * MAX_DTB_SIZE;
-            throw new KernelImageException("guest RAM of " + (ramSize >> 20) + " MiB is too small for a kernel of "
+            throw new InvalidKernelImageException("guest RAM of " + (ramSize >> 20) + " MiB is too small for a kernel of "
                     + image.imageSize() + " bytes (with BSS), an initrd of " + initrdLength
                     + " bytes and the device tree: give the VM at least " + ((need >> 20) + 1) + " MiB");
         }
@@ -82,7 +83,7 @@ public final class Arm64Boot {
         byte[] dtb = Arm64DeviceTree.build(new Arm64DeviceTree.Spec(ram.guestAddress(), ram.size(), vcpus, gic,
                 virtioSlots, cmdline, rd));
         if (dtb.length > MAX_DTB_SIZE) {
-            throw new KernelImageException("device tree of " + dtb.length + " bytes exceeds the 2 MiB limit");
+            throw new InvalidKernelImageException("device tree of " + dtb.length + " bytes exceeds the 2 MiB limit");
         }
         memory.write(p.kernelAddress(), kernel);
         if (initrd != null) {

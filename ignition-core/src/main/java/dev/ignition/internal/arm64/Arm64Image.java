@@ -1,5 +1,6 @@
 package dev.ignition.internal.arm64;
 
+import dev.ignition.guest.InvalidKernelImageException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
@@ -39,24 +40,24 @@ public record Arm64Image(long textOffset, long imageSize, long flags, long fileS
     /**
      * Parses and validates the header of {@code image}.
      *
-     * @throws KernelImageException naming what the bytes look like when they are no arm64 Image
+     * @throws InvalidKernelImageException naming what the bytes look like when they are no arm64 Image
      */
     public static Arm64Image parse(byte[] image) {
         if (image.length >= 2 && (image[0] & 0xff) == 0x1f && (image[1] & 0xff) == 0x8b) {
-            throw new KernelImageException("kernel is gzip-compressed (Image.gz): pass the uncompressed "
+            throw new InvalidKernelImageException("kernel is gzip-compressed (Image.gz): pass the uncompressed "
                     + "arch/arm64/boot/Image, or gunzip it first");
         }
         if (image.length >= 4 && image[0] == 0x7f && image[1] == 'E' && image[2] == 'L' && image[3] == 'F') {
-            throw new KernelImageException("kernel is an ELF file (vmlinux): pass arch/arm64/boot/Image instead");
+            throw new InvalidKernelImageException("kernel is an ELF file (vmlinux): pass arch/arm64/boot/Image instead");
         }
         if (image.length < HEADER_SIZE) {
-            throw new KernelImageException("kernel image is " + image.length
+            throw new InvalidKernelImageException("kernel image is " + image.length
                     + " bytes, shorter than the 64-byte arm64 Image header");
         }
         ByteBuffer b = ByteBuffer.wrap(image).order(ByteOrder.LITTLE_ENDIAN);
         int magic = b.getInt(56);
         if (magic != MAGIC) {
-            throw new KernelImageException(String.format(
+            throw new InvalidKernelImageException(String.format(
                     "not an arm64 Linux Image: magic at offset 56 is 0x%08x, expected 0x%08x (\"ARM\\x64\")",
                     magic, MAGIC));
         }
@@ -68,14 +69,14 @@ public record Arm64Image(long textOffset, long imageSize, long flags, long fileS
             imageSize = image.length;
         }
         if ((flags & 1) != 0) {
-            throw new KernelImageException("kernel is built big-endian (Image flags bit 0); Ignition boots "
+            throw new InvalidKernelImageException("kernel is built big-endian (Image flags bit 0); Ignition boots "
                     + "little-endian arm64 kernels only");
         }
         if (textOffset < 0 || textOffset >= BASE_ALIGNMENT || textOffset % 4096 != 0) {
-            throw new KernelImageException("implausible arm64 Image text_offset 0x" + Long.toHexString(textOffset));
+            throw new InvalidKernelImageException("implausible arm64 Image text_offset 0x" + Long.toHexString(textOffset));
         }
         if (imageSize < image.length || imageSize > (1L << 32)) {
-            throw new KernelImageException("arm64 Image header image_size " + imageSize
+            throw new InvalidKernelImageException("arm64 Image header image_size " + imageSize
                     + " is smaller than the file (" + image.length + " bytes) or larger than 4 GiB");
         }
         return new Arm64Image(textOffset, imageSize, flags, image.length);

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.ignition.guest.InvalidKernelImageException;
 import dev.ignition.memory.GuestMemory;
 import dev.ignition.memory.MemoryRegion;
 import java.lang.foreign.Arena;
@@ -51,7 +52,7 @@ class Arm64ImageTest {
     @Test
     void rejectsWhatIsNotAnArm64ImageSayingWhatItIs() {
         assertThatThrownBy(() -> Arm64Image.parse(new byte[] {0x1f, (byte) 0x8b, 8, 0}))
-                .isInstanceOf(KernelImageException.class).hasMessageContaining("gzip");
+                .isInstanceOf(InvalidKernelImageException.class).hasMessageContaining("gzip");
         assertThatThrownBy(() -> Arm64Image.parse(new byte[] {0x7f, 'E', 'L', 'F', 2, 1}))
                 .hasMessageContaining("vmlinux");
         assertThatThrownBy(() -> Arm64Image.parse(new byte[10])).hasMessageContaining("shorter than the 64-byte");
@@ -74,7 +75,7 @@ class Arm64ImageTest {
             try {
                 Arm64Image i = Arm64Image.parse(b);
                 assertThat(i.imageSize()).isGreaterThanOrEqualTo(b.length);
-            } catch (KernelImageException expected) {
+            } catch (InvalidKernelImageException expected) {
                 // fine
             }
         }
@@ -115,7 +116,7 @@ class Arm64ImageTest {
     void tooLittleRamSaysHowMuchIsNeeded() {
         Arm64Image img = Arm64Image.parse(image(0, 30L << 20, 0, 0));
         assertThatThrownBy(() -> Arm64Boot.place(Arm64Layout.RAM_BASE, 32L << 20, img, 1 << 20))
-                .isInstanceOf(KernelImageException.class).hasMessageContaining("at least 36 MiB");
+                .isInstanceOf(InvalidKernelImageException.class).hasMessageContaining("at least 36 MiB");
     }
 
     @Test

@@ -7,13 +7,14 @@ import dev.ignition.memory.MemoryRegion;
 import dev.ignition.spi.BootState;
 import dev.ignition.spi.Vcpu;
 import dev.ignition.spi.VcpuExit;
-import java.lang.System.Logger.Level;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * One Hypervisor.framework vCPU, bound to the platform thread that created it.
@@ -46,7 +47,7 @@ import org.jspecify.annotations.Nullable;
 public final class HvfVcpu implements Vcpu {
     /** Longest WFI sleep before re-entering the guest to look for interrupts we cannot see. */
     public static final long WFI_MAX_WAIT_NANOS = 1_000_000;
-    private static final System.Logger LOG = System.getLogger(HvfVcpu.class.getName());
+    private static final Logger LOG = LoggerFactory.getLogger(HvfVcpu.class);
 
     private final HvfVm vm;
     private final HvfLayer hv;
@@ -195,7 +196,7 @@ public final class HvfVcpu implements Vcpu {
                 case HvfLayer.EXIT_VTIMER_ACTIVATED -> {
                     if (!warnedVtimer) {
                         warnedVtimer = true;
-                        LOG.log(Level.WARNING, "vCPU {0}: unexpected VTIMER_ACTIVATED exit with the framework GIC; "
+                        LOG.warn("vCPU {}: unexpected VTIMER_ACTIVATED exit with the framework GIC; "
                                 + "unmasking the timer", index);
                     }
                     hv.setVtimerMask(handle, false);
@@ -253,7 +254,7 @@ public final class HvfVcpu implements Vcpu {
                 if (t.read() && t.register() != 31) {
                     hv.setReg(handle, Arm64Regs.X0 + t.register(), 0);
                 }
-                LOG.log(Level.DEBUG, "vCPU {0}: {1} of {2} trapped; read as zero / write ignored", index,
+                LOG.debug("vCPU {}: {} of {} trapped; read as zero / write ignored", index,
                         t.read() ? "MRS" : "MSR", t.name());
                 advancePc();
                 return null;
@@ -430,7 +431,7 @@ public final class HvfVcpu implements Vcpu {
                 redist.put(reg, hv.gicGetRedistributorReg(handle, reg));
             }
         } catch (HvfCallException | UnsupportedOperationException e) {
-            LOG.log(Level.WARNING, "vCPU {0}: redistributor registers unreadable ({1}); the snapshot relies on the "
+            LOG.warn("vCPU {}: redistributor registers unreadable ({}); the snapshot relies on the "
                     + "framework's GIC blob alone", index, e.getMessage());
             redist.clear();
         }

@@ -17,6 +17,8 @@ import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A Hypervisor.framework VM: guest RAM mapped with {@code hv_vm_map}, the framework's GICv3 at
@@ -44,7 +46,7 @@ public final class HvfVm implements HypervisorVm {
     static final long RWX = HvfLayer.MEMORY_READ | HvfLayer.MEMORY_WRITE | HvfLayer.MEMORY_EXEC;
     static final long RX = HvfLayer.MEMORY_READ | HvfLayer.MEMORY_EXEC;
     private static final long CREATE_ORDER_TIMEOUT_SECONDS = 30;
-    private static final System.Logger LOG = System.getLogger(HvfVm.class.getName());
+    private static final Logger LOG = LoggerFactory.getLogger(HvfVm.class);
 
     private final HvfLayer hv;
     private final VmConfig config;
@@ -535,7 +537,7 @@ public final class HvfVm implements HypervisorVm {
             }
             return regs;
         } catch (HvfCallException | UnsupportedOperationException e) {
-            LOG.log(System.Logger.Level.WARNING, "GIC distributor registers unreadable ({0}); the snapshot relies "
+            LOG.warn("GIC distributor registers unreadable ({}); the snapshot relies "
                     + "on the framework's GIC blob alone", e.getMessage());
             return Map.of();
         }
@@ -567,7 +569,7 @@ public final class HvfVm implements HypervisorVm {
                     throw refused;
                 }
                 // The blob format can change with a macOS update; rebuild the GIC register by register.
-                LOG.log(System.Logger.Level.WARNING, "{0}; restoring the GIC register by register", refused.getMessage());
+                LOG.warn("{}; restoring the GIC register by register", refused.getMessage());
                 for (int reg : GicRegs.DISTRIBUTOR) {
                     Long v = vm.distributor().get(reg);
                     if (v != null) {

@@ -1,9 +1,9 @@
 package dev.ignition.bench;
 
-import static dev.ignition.bench.SeedHarness.ms;
+import static dev.ignition.bench.SnapshotHarness.ms;
 
 import dev.ignition.VirtualMachine;
-import dev.ignition.bench.SeedHarness.Stat;
+import dev.ignition.bench.SnapshotHarness.Stat;
 import dev.ignition.bench.vm.RawKvm;
 import dev.ignition.guest.TestGuests;
 import dev.ignition.memory.GuestMemory;
@@ -142,7 +142,7 @@ final class Floors {
                     pages = nonZero.capacity() / 4096;
                 }
             }
-            SeedHarness.deleteTree(dir);
+            SnapshotHarness.deleteTree(dir);
         }
         Stat s = Stat.of(snapshot);
         Stat w = Stat.of(raw);
@@ -158,7 +158,7 @@ final class Floors {
         System.out.println("|---|---|---|---|---|---|---|");
         System.out.printf(Locale.ROOT, "| raw write + fsync | %s | 1.00 | | | | |%n", w.fmt("ms"));
         System.out.printf(Locale.ROOT, "| full snapshot | %s | %.2f | %s |%n%n", s.fmt("ms"), s.median() / w.median(),
-                SeedHarness.breakdown(results));
+                SnapshotHarness.breakdown(results));
     }
 
     /** The VM's non-zero 4 KiB pages, packed (the VM is paused). */
@@ -232,10 +232,10 @@ final class Floors {
                         results.add(d);
                     }
                 } finally {
-                    SeedHarness.deleteTree(dir);
+                    SnapshotHarness.deleteTree(dir);
                 }
             }
-            System.out.printf(Locale.ROOT, "| %d | %s | %s |%n", n, Stat.of(pause).fmt("ms"), SeedHarness.breakdown(results));
+            System.out.printf(Locale.ROOT, "| %d | %s | %s |%n", n, Stat.of(pause).fmt("ms"), SnapshotHarness.breakdown(results));
             points.add(new double[] {n, Stat.of(pause).median()});
         }
         double[] line = leastSquares(points);

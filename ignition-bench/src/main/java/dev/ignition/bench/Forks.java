@@ -1,10 +1,10 @@
 package dev.ignition.bench;
 
-import static dev.ignition.bench.SeedHarness.ms;
+import static dev.ignition.bench.SnapshotHarness.ms;
 
 import dev.ignition.Backends;
 import dev.ignition.VirtualMachine;
-import dev.ignition.bench.SeedHarness.Stat;
+import dev.ignition.bench.SnapshotHarness.Stat;
 import dev.ignition.guest.TestGuests;
 import dev.ignition.kvm.internal.KvmProvider;
 import dev.ignition.snapshot.ForkPool;
@@ -51,7 +51,7 @@ final class Forks {
             latency(store);
             throughput(store);
         } finally {
-            SeedHarness.deleteTree(dir);
+            SnapshotHarness.deleteTree(dir);
         }
     }
 

@@ -24,7 +24,7 @@ import java.util.Locale;
  * and forks from a warm pool (section 6). Prints Markdown; each figure is the median of the runs
  * with (min-max). Run with {@code ./ignition harness [--runs N] [--memory-mib M] [--sections 1,2,…]}.
  */
-public final class SeedHarness {
+public final class SnapshotHarness {
     private static final Duration T = Duration.ofMinutes(5);
     private static final int PAGES_8M = 2048;
     private static final int PAGES_64M = 16384;
@@ -35,7 +35,7 @@ public final class SeedHarness {
     private final long memoryMiB;
     private final Path work;
 
-    private SeedHarness(int runs, long memoryMiB, Path work) {
+    private SnapshotHarness(int runs, long memoryMiB, Path work) {
         this.runs = runs;
         this.memoryMiB = memoryMiB;
         this.work = work;
@@ -56,7 +56,7 @@ public final class SeedHarness {
                     }
                 }
                 default -> {
-                    System.err.println("usage: SeedHarness [--runs N] [--memory-mib M] [--sections 1,2,...]");
+                    System.err.println("usage: SnapshotHarness [--runs N] [--memory-mib M] [--sections 1,2,...]");
                     System.exit(2);
                 }
             }
@@ -70,7 +70,7 @@ public final class SeedHarness {
             System.exit(2);
         }
         Path work = Files.createTempDirectory(Path.of(System.getProperty("java.io.tmpdir")), "ignition-harness");
-        SeedHarness h = new SeedHarness(runs, mem, work);
+        SnapshotHarness h = new SnapshotHarness(runs, mem, work);
         System.out.printf("# Seed harness%n%nbackend %s (%s), %d MiB guest, %d runs, %d cores, Java %s, store in %s%n%n",
                 a.backend(), a.reason(), mem, runs, Runtime.getRuntime().availableProcessors(),
                 Runtime.version(), work);

@@ -123,7 +123,7 @@ public final class StateReader {
         }
         if (len < 0 || len > limit - pos) {
             throw fail(field, "record '" + expectedTag + "' declares " + Integer.toUnsignedString(len)
-                    + " bytes, " + (limit - pos) + " remain");
+                    + " bytes, " + (limit - pos) + " remain (truncated)");
         }
         StateReader r = new StateReader(data, context, expectedTag, v, pos, pos + len, depth + 1);
         pos += len;
@@ -136,11 +136,29 @@ public final class StateReader {
         return data[pos++] & 0xff;
     }
 
+    /** A u8 that must be at most {@code max}. */
+    public int u8(String field, int max) {
+        int v = u8(field);
+        if (v > max) {
+            throw fail(field, v + " is out of range [0, " + max + "]");
+        }
+        return v;
+    }
+
     public int u16(String field) {
         type(field, U16);
         need(field, 2);
         int v = (short) I16.get(data, pos) & 0xffff;
         pos += 2;
+        return v;
+    }
+
+    /** A u16 that must be at most {@code max}. */
+    public int u16(String field, int max) {
+        int v = u16(field);
+        if (v > max) {
+            throw fail(field, v + " is out of range [0, " + max + "]");
+        }
         return v;
     }
 

@@ -270,7 +270,7 @@ public final class VmSnapshots {
         try {
             SafeFiles.regularFileSize(d.image(), d.image().getFileName().toString());
         } catch (IOException e) {
-            throw new CorruptLayerException(r.layer().id().hex(), e.getMessage());
+            throw new CorruptLayerException(r.layer().id().hex(), String.valueOf(e.getMessage()), e);
         }
     }
 

@@ -20,6 +20,8 @@ module dev.ignition.core {
     exports dev.ignition.internal.posix to dev.ignition.kvm, dev.ignition.hvf, dev.ignition.snapshot;
     exports dev.ignition.internal.x86 to dev.ignition.kvm;
     exports dev.ignition.internal.vm to dev.ignition.snapshot;
+    // The one snapshot-state encoding, shared by the backends and the store.
+    exports dev.ignition.internal.state to dev.ignition.kvm, dev.ignition.hvf, dev.ignition.snapshot;
     exports dev.ignition.internal.arm64 to dev.ignition.hvf;
 
     uses dev.ignition.spi.HypervisorProvider;

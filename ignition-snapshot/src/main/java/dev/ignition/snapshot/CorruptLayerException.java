@@ -21,6 +21,17 @@ public class CorruptLayerException extends SnapshotException {
         this.reason = reason;
     }
 
+    /**
+     * @param layer the layer's id (or the directory name found in the store)
+     * @param reason what is wrong, for a user
+     * @param cause the failure that revealed it, e.g. an I/O error
+     */
+    public CorruptLayerException(String layer, String reason, Throwable cause) {
+        super("snapshot layer " + layer + ": " + reason, cause);
+        this.layer = layer;
+        this.reason = reason;
+    }
+
     /** For subclasses that word the message themselves. */
     protected CorruptLayerException(String layer, String reason, String message) {
         super(message);

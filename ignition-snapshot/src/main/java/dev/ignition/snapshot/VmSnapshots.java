@@ -1,22 +1,25 @@
 package dev.ignition.snapshot;
 
-import dev.ignition.IgnitionException;
 import dev.ignition.IllegalVmStateException;
 import dev.ignition.SnapshotMismatchException;
 import dev.ignition.VirtualMachine;
 import dev.ignition.VmImage;
 import dev.ignition.VmState;
 import dev.ignition.device.Disk;
+import dev.ignition.internal.state.CorruptStateException;
+import dev.ignition.internal.state.MachineState;
+import dev.ignition.internal.state.UnsupportedStateVersionException;
 import dev.ignition.internal.vm.MachineInternals;
 import dev.ignition.memory.GuestMemory;
 import dev.ignition.snapshot.internal.NativeClone;
 import dev.ignition.snapshot.internal.SafeFiles;
 import dev.ignition.snapshot.internal.WorkArea;
+import java.io.IOException;
+import java.io.StringReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
@@ -68,7 +71,7 @@ public final class VmSnapshots {
      * @param paused how long the guest was paused (capture + write)
      * @param capture capturing vCPU, hypervisor and device state
      */
-    public record Result(WriteResult write, @org.jspecify.annotations.Nullable String parent, Duration paused,
+    public record Result(WriteResult write, @Nullable String parent, Duration paused,
             Duration capture) {
         public LayerKind kind() {
             return write.layer().kind();
@@ -80,11 +83,10 @@ public final class VmSnapshots {
         }
     }
 
-    static final String META = "ignition.meta";
-    static final String VCPU_PREFIX = "vcpu.";
-    static final String HYPERVISOR = "hypervisor";
-    static final String DEVICE_PREFIX = "device.";
-    private static final int META_VERSION = 1;
+    /** The store entry holding the VM state: one {@link MachineState} record. */
+    static final String STATE_ENTRY = "ignition.vm";
+    /** The header entry of VM-state format 1, recognised only to refuse it by name. */
+    static final String LEGACY_META = "ignition.meta";
 
     private record Lineage(Path store, String name) {}
 
@@ -152,13 +154,7 @@ public final class VmSnapshots {
         try {
             c = m.capture();
             long captured = System.nanoTime();
-            Map<String, byte[]> state = new LinkedHashMap<>();
-            state.put(META, meta(m));
-            for (int i = 0; i < c.vcpus().size(); i++) {
-                state.put(VCPU_PREFIX + i, c.vcpus().get(i));
-            }
-            state.put(HYPERVISOR, c.vm());
-            c.devices().forEach((dev, st) -> state.put(DEVICE_PREFIX + dev, st));
+            Map<String, byte[]> state = stateEntries(m, c);
             WriteResult w = diff && c.dirty() != null
                     ? store.writeDiff(name, parent, m.memory(), DirtyPages.of(c.dirty()), state, c.disks())
                     : store.writeFull(name, m.memory(), state, c.disks());
@@ -273,53 +269,23 @@ public final class VmSnapshots {
     private static void requireRegular(RestoredSnapshot r, Disk d) {
         try {
             SafeFiles.regularFileSize(d.image(), d.image().getFileName().toString());
-        } catch (java.io.IOException e) {
-            throw new CorruptLayerException(r.layer().id().hex(), e.getMessage());
+        } catch (IOException e) {
+            throw new CorruptLayerException(r.layer().id().hex(), String.valueOf(e.getMessage()), e);
         }
     }
 
     private static VmImage toImage(RestoredSnapshot r, List<Disk> disks, WorkArea.@Nullable Lease lease) {
-        Map<String, byte[]> state = r.state();
-        byte[] metaBytes = state.get(META);
-        if (metaBytes == null) {
-            throw new SnapshotMismatchException("snapshot '" + r.name() + "' holds no VM state (it was not written by VmSnapshots)");
+        MachineState ms = machineState(r.name(), r.state());
+        if (ms.memoryBytes() != r.memory().size()) {
+            throw new SnapshotMismatchException("snapshot '" + r.name() + "' has inconsistent VM state: memory "
+                    + ms.memoryBytes() + " bytes, but its layers map " + r.memory().size());
         }
-        Properties meta = new Properties();
-        try {
-            meta.load(new java.io.StringReader(new String(metaBytes, StandardCharsets.UTF_8)));
-        } catch (java.io.IOException e) {
-            throw new IgnitionException("unreadable VM metadata in snapshot '" + r.name() + "'", e);
-        }
-        int version = intProp(meta, "format", r.name());
-        if (version != META_VERSION) {
-            throw new SnapshotMismatchException("snapshot '" + r.name() + "' has VM state format " + version
-                    + "; this build reads " + META_VERSION);
-        }
-        int vcpus = intProp(meta, "vcpus", r.name());
-        long memoryBytes = Long.parseLong(meta.getProperty("memory", "-1"));
-        String backend = meta.getProperty("backend", "");
-        if (vcpus < 1 || vcpus > VirtualMachine.Builder.MAX_VCPUS || memoryBytes != r.memory().size() || backend.isEmpty()) {
-            throw new SnapshotMismatchException("snapshot '" + r.name() + "' has inconsistent VM metadata (vcpus "
-                    + vcpus + ", memory " + memoryBytes + " vs mapped " + r.memory().size() + ", backend '" + backend + "')");
-        }
-        List<byte[]> vcpuStates = new ArrayList<>();
-        for (int i = 0; i < vcpus; i++) {
-            byte[] s = state.get(VCPU_PREFIX + i);
-            if (s == null) {
-                throw new SnapshotMismatchException("snapshot '" + r.name() + "' lacks the state of vCPU " + i);
-            }
-            vcpuStates.add(s);
-        }
-        byte[] hv = state.get(HYPERVISOR);
-        if (hv == null) {
-            throw new SnapshotMismatchException("snapshot '" + r.name() + "' lacks the hypervisor state");
-        }
-        Map<String, byte[]> devices = new LinkedHashMap<>();
-        state.forEach((k, v) -> {
-            if (k.startsWith(DEVICE_PREFIX)) {
-                devices.put(k.substring(DEVICE_PREFIX.length()), v);
-            }
-        });
+        String backend = ms.backend();
+        long memoryBytes = ms.memoryBytes();
+        int vcpus = ms.vcpuCount();
+        List<byte[]> vcpuStates = ms.vcpus();
+        byte[] hv = ms.hypervisor();
+        Map<String, byte[]> devices = ms.devices();
         GuestMemory memory = r.memory();
         return new VmImage() {
             private boolean taken;
@@ -386,18 +352,49 @@ public final class VmSnapshots {
         }
     }
 
-    private static int intProp(Properties p, String key, String snapshot) {
+    /** The store entries of a capture: the VM state as one record. */
+    private static Map<String, byte[]> stateEntries(MachineInternals m, MachineInternals.Captured c) {
+        byte[] encoded = new MachineState(m.backend(), m.memory().size(), c.vcpus(), c.vm(), c.devices()).encode();
+        return Map.of(STATE_ENTRY, encoded);
+    }
+
+    /**
+     * Reads the VM state of snapshot {@code name} from its store entries.
+     *
+     * @throws SnapshotMismatchException if there is none, it is of another format version (naming
+     *     the version found and the one read), or it is malformed (the cause names the field)
+     */
+    static MachineState machineState(String name, Map<String, byte[]> state) {
+        byte[] encoded = state.get(STATE_ENTRY);
+        if (encoded == null) {
+            byte[] legacy = state.get(LEGACY_META);
+            if (legacy != null) {
+                throw new SnapshotMismatchException("snapshot '" + name + "' has VM state format "
+                        + legacyFormat(legacy) + "; this build reads format " + MachineState.FORMAT_VERSION
+                        + " only: restore it with the Ignition version that wrote it, or take the snapshot again");
+            }
+            throw new SnapshotMismatchException("snapshot '" + name + "' holds no VM state (it was not written by VmSnapshots)");
+        }
         try {
-            return Integer.parseInt(p.getProperty(key, ""));
-        } catch (NumberFormatException e) {
-            throw new SnapshotMismatchException("snapshot '" + snapshot + "' has no valid '" + key + "' in its VM metadata");
+            return MachineState.decode(encoded, "snapshot '" + name + "'", VirtualMachine.Builder.MAX_VCPUS);
+        } catch (UnsupportedStateVersionException e) {
+            throw new SnapshotMismatchException("snapshot '" + name + "' has VM state format " + e.found()
+                    + "; this build reads format " + MachineState.FORMAT_VERSION, e);
+        } catch (CorruptStateException e) {
+            throw new SnapshotMismatchException("snapshot '" + name + "' has unreadable VM state: " + e.getMessage(), e);
         }
     }
 
-    private static byte[] meta(MachineInternals m) {
-        String s = "format=" + META_VERSION + "\nbackend=" + m.backend() + "\nvcpus=" + m.vcpuCount()
-                + "\nmemory=" + m.memory().size() + "\n";
-        return s.getBytes(StandardCharsets.UTF_8);
+    /** The {@code format} of a format-1 header, for the refusal's message; "unknown" when unreadable. */
+    private static String legacyFormat(byte[] meta) {
+        Properties p = new Properties();
+        try {
+            p.load(new StringReader(new String(meta, StandardCharsets.UTF_8)));
+        } catch (IOException | IllegalArgumentException e) {
+            return "unknown";
+        }
+        String f = p.getProperty("format", "");
+        return f.matches("[0-9]{1,9}") ? f : "unknown";
     }
 
     private static MachineInternals internals(VirtualMachine vm) {

@@ -9,12 +9,12 @@ import dev.ignition.InvalidVmSpecException;
 import dev.ignition.VirtualMachine;
 import dev.ignition.VmImage;
 import dev.ignition.device.Disk;
+import dev.ignition.internal.state.MachineState;
 import dev.ignition.memory.GuestMemory;
 import dev.ignition.snapshot.internal.Restorer;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -66,12 +66,8 @@ class SnapshotDisksTest {
 
     /** State that {@link VmSnapshots#image} accepts, as a snapshot of a 1-vCPU VM of {@code memBytes}. */
     private static Map<String, byte[]> vmState(long memBytes) {
-        Map<String, byte[]> s = new LinkedHashMap<>();
-        s.put(VmSnapshots.META, ("format=1\nbackend=kvm\nvcpus=1\nmemory=" + memBytes + "\n")
-                .getBytes(StandardCharsets.UTF_8));
-        s.put(VmSnapshots.VCPU_PREFIX + "0", new byte[] {1});
-        s.put(VmSnapshots.HYPERVISOR, new byte[] {2});
-        return s;
+        return Map.of(VmSnapshots.STATE_ENTRY,
+                new MachineState("kvm", memBytes, List.of(new byte[] {1}), new byte[] {2}, Map.of()).encode());
     }
 
     private LayerId writeWithDisks(String name) {

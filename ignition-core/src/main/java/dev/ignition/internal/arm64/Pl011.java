@@ -3,10 +3,16 @@ package dev.ignition.internal.arm64;
 import dev.ignition.device.DeviceContext;
 import dev.ignition.device.InterruptLine;
 import dev.ignition.device.MmioDevice;
+import dev.ignition.internal.state.CorruptStateException;
+import dev.ignition.internal.state.Persistent;
+import dev.ignition.internal.state.StateReader;
+import dev.ignition.internal.state.StateWriter;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.util.ArrayDeque;
+import java.util.Arrays;
+import java.util.Objects;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -18,7 +24,7 @@ import org.jspecify.annotations.Nullable;
  * Pl011 uart = new Pl011(Arm64Layout.UART_BASE, Arm64Layout.UART_SPI, System.out);
  * }</pre>
  */
-public final class Pl011 implements MmioDevice {
+public final class Pl011 implements MmioDevice, Persistent<Pl011.State> {
     static final int DR = 0x000;
     static final int RSR = 0x004;
     static final int FR = 0x018;
@@ -153,51 +159,99 @@ public final class Pl011 implements MmioDevice {
         update();
     }
 
-    private static final int STATE_VERSION = 1;
     /** Received bytes a saved state may hold; more is taken as a corrupt or hostile state. */
     static final int MAX_SAVED_RX = 1 << 20;
 
-    /** Registers, the line level and the bytes received but not yet read by the guest. */
-    @Override
-    public synchronized byte[] saveState() {
-        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(44 + rx.size());
-        b.putInt(STATE_VERSION).putInt(ibrd).putInt(fbrd).putInt(lcr).putInt(cr).putInt(ifls).putInt(imsc)
-                .putInt(ris).putInt(dmacr).putInt(ilpr).put((byte) (lineHigh ? 1 : 0)).put(new byte[3]);
-        for (byte c : rx) {
-            b.put(c);
+    /**
+     * The UART's snapshot state (record {@code PL11}, version 1): the registers masked to their
+     * widths, the line level and the bytes received but not yet read by the guest (oldest first, at
+     * most {@link #MAX_SAVED_RX}).
+     */
+    public record State(int ibrd, int fbrd, int lcr, int cr, int ifls, int imsc, int ris, int dmacr, int ilpr,
+            boolean lineHigh, byte[] rx) {
+        static final String TAG = "PL11";
+        static final int VERSION = 1;
+
+        public byte[] encode() {
+            return new StateWriter(64 + rx.length).begin(TAG, VERSION).u16(ibrd).u8(fbrd).u8(lcr).u16(cr).u8(ifls)
+                    .u16(imsc).u16(ris).u8(dmacr).u8(ilpr).bool(lineHigh).bytes(rx).end().toByteArray();
         }
-        return b.array();
+
+        /** @throws CorruptStateException naming {@code context} and the field */
+        public static State decode(byte[] data, String context) {
+            StateReader r = StateReader.open(data, context, TAG, VERSION);
+            State s = new State(r.u16("ibrd"), r.u8("fbrd", 0x3f), r.u8("lcr"), r.u16("cr"), r.u8("ifls", 0x3f),
+                    r.u16("imsc", 0x7ff), r.u16("ris", 0x7ff), r.u8("dmacr", 7), r.u8("ilpr"), r.bool("lineHigh"),
+                    r.bytes("rx", MAX_SAVED_RX));
+            r.end();
+            return s;
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof State s && ibrd == s.ibrd && fbrd == s.fbrd && lcr == s.lcr && cr == s.cr
+                    && ifls == s.ifls && imsc == s.imsc && ris == s.ris && dmacr == s.dmacr && ilpr == s.ilpr
+                    && lineHigh == s.lineHigh && Arrays.equals(rx, s.rx);
+        }
+
+        @Override
+        public int hashCode() {
+            return Objects.hash(ibrd, fbrd, lcr, cr, ifls, imsc, ris, dmacr, ilpr, lineHigh) * 31 + Arrays.hashCode(rx);
+        }
+
+        @Override
+        public String toString() {
+            return "Pl011.State[cr=0x" + Integer.toHexString(cr) + ", imsc=0x" + Integer.toHexString(imsc) + ", ris=0x"
+                    + Integer.toHexString(ris) + ", rx=" + rx.length + " bytes]";
+        }
+    }
+
+    @Override
+    public synchronized State saveTyped() {
+        byte[] pending = new byte[rx.size()];
+        int i = 0;
+        for (byte c : rx) {
+            pending[i++] = c;
+        }
+        return new State(ibrd, fbrd, lcr, cr, ifls, imsc, ris, dmacr, ilpr, lineHigh, pending);
     }
 
     /**
-     * Restores what {@link #saveState()} returned. The line level is taken as saved, not driven:
-     * the interrupt controller's own restored state already holds it.
+     * Takes over {@code s}. The line level is taken as saved, not driven: the interrupt
+     * controller's own restored state already holds it.
      */
     @Override
-    public synchronized void restoreState(byte[] state) {
-        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(state);
-        if (state.length < 44 || b.getInt() != STATE_VERSION) {
-            throw new IllegalArgumentException(name() + ": unsupported or truncated state (" + state.length + " bytes)");
+    public synchronized void restoreTyped(State s) {
+        if ((s.ibrd() & ~0xffff) != 0 || (s.fbrd() & ~0x3f) != 0 || (s.lcr() & ~0xff) != 0 || (s.cr() & ~0xffff) != 0
+                || (s.ifls() & ~0x3f) != 0 || (s.imsc() & ~0x7ff) != 0 || (s.ris() & ~0x7ff) != 0
+                || (s.dmacr() & ~7) != 0 || (s.ilpr() & ~0xff) != 0 || s.rx().length > MAX_SAVED_RX) {
+            throw new CorruptStateException("device '" + name() + "': state out of range: " + s, State.TAG, null);
         }
-        if (state.length - 44 > MAX_SAVED_RX) {
-            throw new IllegalArgumentException(name() + ": state holds " + (state.length - 44)
-                    + " received bytes, more than " + MAX_SAVED_RX);
-        }
-        ibrd = b.getInt() & 0xffff;
-        fbrd = b.getInt() & 0x3f;
-        lcr = b.getInt() & 0xff;
-        cr = b.getInt() & 0xffff;
-        ifls = b.getInt() & 0x3f;
-        imsc = b.getInt() & 0x7ff;
-        ris = b.getInt() & 0x7ff;
-        dmacr = b.getInt() & 7;
-        ilpr = b.getInt() & 0xff;
-        lineHigh = b.get() != 0;
-        b.position(44);
+        ibrd = s.ibrd();
+        fbrd = s.fbrd();
+        lcr = s.lcr();
+        cr = s.cr();
+        ifls = s.ifls();
+        imsc = s.imsc();
+        ris = s.ris();
+        dmacr = s.dmacr();
+        ilpr = s.ilpr();
+        lineHigh = s.lineHigh();
         rx.clear();
-        while (b.hasRemaining()) {
-            rx.add(b.get());
+        for (byte c : s.rx()) {
+            rx.add(c);
         }
+    }
+
+    /** Registers, the line level and the bytes received but not yet read by the guest. */
+    @Override
+    public byte[] saveState() {
+        return saveTyped().encode();
+    }
+
+    @Override
+    public void restoreState(byte[] state) {
+        restoreTyped(State.decode(state, "device '" + name() + "'"));
     }
 
     /** Whether the interrupt line is currently driven high. */

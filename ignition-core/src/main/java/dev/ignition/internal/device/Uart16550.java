@@ -3,6 +3,12 @@ package dev.ignition.internal.device;
 import dev.ignition.device.DeviceContext;
 import dev.ignition.device.InterruptLine;
 import dev.ignition.device.PortIoDevice;
+import dev.ignition.internal.state.CorruptStateException;
+import dev.ignition.internal.state.Persistent;
+import dev.ignition.internal.state.StateReader;
+import dev.ignition.internal.state.StateWriter;
+import java.util.Arrays;
+import java.util.Objects;
 
 /**
  * A 16550A UART as Linux's 8250 driver expects it: 64-byte receive FIFO, FIFO-type bits in IIR,
@@ -10,7 +16,7 @@ import dev.ignition.device.PortIoDevice;
  * set). The interrupt is level-triggered and recomputed after every access: receive data
  * available when enabled and data is waiting, else THR empty when enabled.
  */
-public final class Uart16550 implements PortIoDevice {
+public final class Uart16550 implements PortIoDevice, Persistent<Uart16550.State> {
     public static final int COM1_PORT = 0x3f8;
     public static final int COM1_IRQ = 4;
     static final int FIFO_SIZE = 64;
@@ -131,42 +137,90 @@ public final class Uart16550 implements PortIoDevice {
         updateInterrupt();
     }
 
-    private static final int STATE_VERSION = 1;
+    /**
+     * The UART's snapshot state (record {@code U550}, version 1).
+     *
+     * @param ier interrupt enable, 4 bits
+     * @param lcr line control
+     * @param mcr modem control, 5 bits
+     * @param scr scratch
+     * @param dll divisor latch low
+     * @param dlm divisor latch high
+     * @param fifoEnabled FCR bit 0
+     * @param irqHigh the interrupt line's level
+     * @param rx bytes received but not yet read by the guest, oldest first, at most 64
+     */
+    public record State(int ier, int lcr, int mcr, int scr, int dll, int dlm, boolean fifoEnabled, boolean irqHigh,
+            byte[] rx) {
+        static final String TAG = "U550";
+        static final int VERSION = 1;
 
-    @Override
-    public synchronized byte[] saveState() {
-        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(12 + rxCount);
-        b.put((byte) STATE_VERSION).put((byte) ier).put((byte) lcr).put((byte) mcr).put((byte) scr)
-                .put((byte) dll).put((byte) dlm).put((byte) (fifoEnabled ? 1 : 0)).put((byte) (irqHigh ? 1 : 0))
-                .put((byte) 0).putShort((short) rxCount);
-        for (int i = 0; i < rxCount; i++) {
-            b.put(rx[(rxHead + i) % FIFO_SIZE]);
+        public byte[] encode() {
+            return new StateWriter(32 + rx.length).begin(TAG, VERSION).u8(ier).u8(lcr).u8(mcr).u8(scr).u8(dll).u8(dlm)
+                    .bool(fifoEnabled).bool(irqHigh).bytes(rx).end().toByteArray();
         }
-        return b.array();
+
+        /** @throws CorruptStateException naming {@code context} and the field */
+        public static State decode(byte[] data, String context) {
+            StateReader r = StateReader.open(data, context, TAG, VERSION);
+            State s = new State(r.u8("ier", 0x0f), r.u8("lcr"), r.u8("mcr", 0x1f), r.u8("scr"), r.u8("dll"), r.u8("dlm"),
+                    r.bool("fifoEnabled"), r.bool("irqHigh"), r.bytes("rx", FIFO_SIZE));
+            r.end();
+            return s;
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof State s && ier == s.ier && lcr == s.lcr && mcr == s.mcr && scr == s.scr && dll == s.dll
+                    && dlm == s.dlm && fifoEnabled == s.fifoEnabled && irqHigh == s.irqHigh && Arrays.equals(rx, s.rx);
+        }
+
+        @Override
+        public int hashCode() {
+            return Objects.hash(ier, lcr, mcr, scr, dll, dlm, fifoEnabled, irqHigh) * 31 + Arrays.hashCode(rx);
+        }
+
+        @Override
+        public String toString() {
+            return "Uart16550.State[ier=" + ier + ", lcr=" + lcr + ", mcr=" + mcr + ", rx=" + rx.length + " bytes]";
+        }
     }
 
     @Override
-    public synchronized void restoreState(byte[] state) {
-        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(state);
-        if (state.length < 12 || b.get() != STATE_VERSION) {
-            throw new IllegalArgumentException(name() + ": unsupported or truncated state");
+    public synchronized State saveTyped() {
+        byte[] pending = new byte[rxCount];
+        for (int i = 0; i < rxCount; i++) {
+            pending[i] = rx[(rxHead + i) % FIFO_SIZE];
         }
-        ier = b.get() & 0x0f;
-        lcr = b.get() & 0xff;
-        mcr = b.get() & 0x1f;
-        scr = b.get() & 0xff;
-        dll = b.get() & 0xff;
-        dlm = b.get() & 0xff;
-        fifoEnabled = b.get() != 0;
-        irqHigh = b.get() != 0;
-        b.get();
-        int n = b.getShort();
-        if (n < 0 || n > FIFO_SIZE || b.remaining() != n) {
-            throw new IllegalArgumentException(name() + ": corrupt receive FIFO in state");
+        return new State(ier, lcr, mcr, scr, dll, dlm, fifoEnabled, irqHigh, pending);
+    }
+
+    @Override
+    public synchronized void restoreTyped(State s) {
+        if (s.ier() > 0x0f || s.mcr() > 0x1f || s.rx().length > FIFO_SIZE) {
+            throw new CorruptStateException("device '" + name() + "': state out of range: " + s, State.TAG, null);
         }
+        ier = s.ier();
+        lcr = s.lcr() & 0xff;
+        mcr = s.mcr();
+        scr = s.scr() & 0xff;
+        dll = s.dll() & 0xff;
+        dlm = s.dlm() & 0xff;
+        fifoEnabled = s.fifoEnabled();
+        irqHigh = s.irqHigh();
         rxHead = 0;
-        rxCount = n;
-        b.get(rx, 0, n);
+        rxCount = s.rx().length;
+        System.arraycopy(s.rx(), 0, rx, 0, rxCount);
+    }
+
+    @Override
+    public byte[] saveState() {
+        return saveTyped().encode();
+    }
+
+    @Override
+    public void restoreState(byte[] state) {
+        restoreTyped(State.decode(state, "device '" + name() + "'"));
     }
 
     private int iir() {

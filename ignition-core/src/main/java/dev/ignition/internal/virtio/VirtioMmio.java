@@ -3,9 +3,13 @@ package dev.ignition.internal.virtio;
 import dev.ignition.device.DeviceContext;
 import dev.ignition.device.InterruptLine;
 import dev.ignition.device.MmioDevice;
+import dev.ignition.internal.state.CorruptStateException;
+import dev.ignition.internal.state.Persistent;
+import dev.ignition.internal.state.StateReader;
+import dev.ignition.internal.state.StateWriter;
 import dev.ignition.memory.GuestMemory;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -24,7 +28,7 @@ import org.slf4j.LoggerFactory;
  * each new interrupt, which works for both edge-triggered (x86 IOAPIC pins declared through the
  * ISA bus) and level-triggered (arm64 GIC SPIs) wiring.
  */
-public final class VirtioMmio implements MmioDevice {
+public final class VirtioMmio implements MmioDevice, Persistent<VirtioMmio.State> {
     private static final Logger LOG = LoggerFactory.getLogger(VirtioMmio.class);
 
     /** The smallest register window: 0x100 bytes of registers, then the configuration space. */
@@ -410,64 +414,129 @@ public final class VirtioMmio implements MmioDevice {
         return m;
     }
 
-    private static final int STATE_VERSION = 1;
-    private static final int HEADER_BYTES = 1 + 4 * 5 + 8 + 4 + 1 + 4;
+    /** Status bits a device can hold; a state with others was not written by this transport. */
+    private static final int STATUS_BITS = ACKNOWLEDGE | DRIVER | DRIVER_OK | FEATURES_OK | DEVICE_NEEDS_RESET | FAILED;
+    /** More queues than any device model has: a bound for hostile states. */
+    static final int MAX_QUEUES = 256;
 
-    @Override
-    public synchronized byte[] saveState() {
-        ByteBuffer b = ByteBuffer.allocate(HEADER_BYTES + queues.length * Virtqueue.STATE_BYTES)
-                .order(ByteOrder.LITTLE_ENDIAN);
-        b.put((byte) STATE_VERSION).putInt(status).putInt(deviceFeaturesSel).putInt(driverFeaturesSel).putInt(queueSel)
-                .putInt(interruptStatus).putLong(driverFeatures).putInt(configGeneration)
-                .put((byte) (lineHigh ? 1 : 0)).putInt(queues.length);
-        for (Virtqueue q : queues) {
-            q.save(b);
+    /**
+     * The transport's snapshot state (record {@code VMIO}, version 1): its registers, the line
+     * level and each queue. The device models keep no state of their own across a snapshot: block
+     * and entropy serve each request synchronously, the socket device tells the guest its transport
+     * was reset ({@link VirtioDeviceModel#restored}), and the network device's frames in flight
+     * live on the host side, which a snapshot does not hold. A model that needs state gets a field
+     * here in a new version of this record.
+     *
+     * @param status device status bits
+     * @param interruptStatus InterruptStatus (used-buffer and configuration-change bits)
+     * @param driverFeatures the features the driver accepted, a subset of those offered
+     * @param queues one state per queue, in queue order
+     */
+    public record State(int status, int deviceFeaturesSel, int driverFeaturesSel, int queueSel, int interruptStatus,
+            long driverFeatures, int configGeneration, boolean lineHigh, List<Virtqueue.State> queues) {
+        static final String TAG = "VMIO";
+        static final int VERSION = 1;
+
+        public State {
+            queues = List.copyOf(queues);
         }
-        return b.array();
+
+        public byte[] encode() {
+            StateWriter w = new StateWriter(64 + 56 * queues.size()).begin(TAG, VERSION).u8(status)
+                    .u32(deviceFeaturesSel).u32(driverFeaturesSel).u32(queueSel).u8(interruptStatus).u64(driverFeatures)
+                    .u32(configGeneration).bool(lineHigh).list(queues.size());
+            for (Virtqueue.State q : queues) {
+                q.write(w);
+            }
+            return w.end().toByteArray();
+        }
+
+        /** @throws CorruptStateException naming {@code context} and the field */
+        public static State decode(byte[] data, String context) {
+            StateReader r = StateReader.open(data, context, TAG, VERSION);
+            int status = r.u8("status");
+            if ((status & ~STATUS_BITS) != 0) {
+                throw r.invalid("status", "unknown status bits 0x" + Integer.toHexString(status & ~STATUS_BITS));
+            }
+            int dfs = r.u32("deviceFeaturesSel");
+            int drfs = r.u32("driverFeaturesSel");
+            int qs = r.u32("queueSel");
+            int isr = r.u8("interruptStatus", INT_USED_BUFFER | INT_CONFIG_CHANGE);
+            long features = r.u64("driverFeatures");
+            int gen = r.u32("configGeneration");
+            boolean high = r.bool("lineHigh");
+            int n = r.list("queues", MAX_QUEUES, Virtqueue.State.MIN_BYTES);
+            List<Virtqueue.State> queues = new ArrayList<>(n);
+            for (int i = 0; i < n; i++) {
+                queues.add(Virtqueue.State.read(r, "queues[" + i + "]"));
+            }
+            r.end();
+            return new State(status, dfs, drfs, qs, isr, features, gen, high, queues);
+        }
     }
 
     @Override
-    public synchronized void restoreState(byte[] state) {
-        ByteBuffer b = ByteBuffer.wrap(state).order(ByteOrder.LITTLE_ENDIAN);
-        if (state.length != HEADER_BYTES + queues.length * Virtqueue.STATE_BYTES || b.get() != STATE_VERSION) {
-            throw new IllegalArgumentException(name() + ": unsupported or truncated state (" + state.length
-                    + " bytes)");
+    public synchronized State saveTyped() {
+        List<Virtqueue.State> qs = new ArrayList<>(queues.length);
+        for (Virtqueue q : queues) {
+            qs.add(q.saveTyped());
         }
-        int st = b.getInt();
-        int dfs = b.getInt();
-        int drfs = b.getInt();
-        int qs = b.getInt();
-        int isr = b.getInt();
-        long features = b.getLong();
-        int gen = b.getInt();
-        boolean high = b.get() != 0;
-        if (b.getInt() != queues.length) {
-            throw new IllegalArgumentException(name() + ": state is for a device with another number of queues");
+        return new State(status, deviceFeaturesSel, driverFeaturesSel, queueSel, interruptStatus, driverFeatures,
+                configGeneration, lineHigh, qs);
+    }
+
+    /**
+     * Takes over {@code s} after checking it against this device and its guest memory (queue count,
+     * offered features, every ready queue's rings); on a mismatch nothing changes.
+     */
+    @Override
+    public synchronized void restoreTyped(State s) {
+        String ctx = "device '" + name() + "': ";
+        if ((s.status() & ~STATUS_BITS) != 0 || (s.interruptStatus() & ~(INT_USED_BUFFER | INT_CONFIG_CHANGE)) != 0) {
+            throw new CorruptStateException(ctx + "state has unknown status or interrupt bits (status 0x"
+                    + Integer.toHexString(s.status()) + ", interrupt 0x" + Integer.toHexString(s.interruptStatus())
+                    + ")", State.TAG, null);
         }
-        if ((features & ~offered) != 0) {
-            throw new IllegalArgumentException(name() + ": state has features 0x" + Long.toHexString(features)
-                    + " this device does not offer");
+        if (s.queues().size() != queues.length) {
+            throw new CorruptStateException(ctx + "state is for a device with " + s.queues().size()
+                    + " queues, this one has " + queues.length, State.TAG, "queues");
         }
-        try {
-            for (Virtqueue q : queues) {
-                q.restore(b, mem());
+        if ((s.driverFeatures() & ~offered) != 0) {
+            throw new CorruptStateException(ctx + "state has features 0x" + Long.toHexString(s.driverFeatures())
+                    + " this device does not offer", State.TAG, "driverFeatures");
+        }
+        GuestMemory m = mem();
+        for (int i = 0; i < queues.length; i++) {
+            try {
+                s.queues().get(i).check(m, queues[i].maxSize());
+            } catch (VirtioProtocolException e) {
+                throw new CorruptStateException(ctx + "state has an invalid queue " + i + ": " + e.getMessage(),
+                        Virtqueue.State.TAG, "queues[" + i + "]");
             }
-        } catch (VirtioProtocolException e) {
-            for (Virtqueue q : queues) {
-                q.reset();
-            }
-            throw new IllegalArgumentException(name() + ": state has an invalid queue: " + e.getMessage());
         }
-        status = st;
-        deviceFeaturesSel = dfs;
-        driverFeaturesSel = drfs;
-        queueSel = qs;
-        interruptStatus = isr & (INT_USED_BUFFER | INT_CONFIG_CHANGE);
-        driverFeatures = features;
-        configGeneration = gen;
-        lineHigh = high;
+        for (int i = 0; i < queues.length; i++) {
+            queues[i].restoreTyped(s.queues().get(i));
+        }
+        status = s.status();
+        deviceFeaturesSel = s.deviceFeaturesSel();
+        driverFeaturesSel = s.driverFeaturesSel();
+        queueSel = s.queueSel();
+        interruptStatus = s.interruptStatus();
+        driverFeatures = s.driverFeatures();
+        configGeneration = s.configGeneration();
+        lineHigh = s.lineHigh();
         failure = (status & DEVICE_NEEDS_RESET) != 0 ? "restored in DEVICE_NEEDS_RESET" : null;
         model.restored();
+    }
+
+    @Override
+    public byte[] saveState() {
+        return saveTyped().encode();
+    }
+
+    @Override
+    public void restoreState(byte[] state) {
+        restoreTyped(State.decode(state, "device '" + name() + "'"));
     }
 
     @Override

@@ -2,9 +2,10 @@ package dev.ignition.internal.virtio;
 
 import dev.ignition.memory.GuestMemory;
 import dev.ignition.memory.GuestMemoryException;
+import dev.ignition.internal.state.StateReader;
+import dev.ignition.internal.state.StateWriter;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
-import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
@@ -122,6 +123,10 @@ public final class Virtqueue {
 
     /** Checks size, alignment and that the three areas lie in guest RAM. */
     private void check(GuestMemory memory) {
+        check(memory, maxSize, size, descTable, availRing, usedRing);
+    }
+
+    private static void check(GuestMemory memory, int maxSize, int size, long descTable, long availRing, long usedRing) {
         if (size < 1 || size > maxSize || Integer.bitCount(size) != 1) {
             throw new VirtioProtocolException("queue size " + size + " is not a power of two in [1, " + maxSize + "]");
         }
@@ -229,24 +234,63 @@ public final class Virtqueue {
         return memory.slice(address, 2).get(U16, 0) & 0xffff;
     }
 
-    static final int STATE_BYTES = 4 + 1 + 8 * 3 + 2 + 2;
+    /**
+     * A queue's snapshot state (record {@code VQUE}, version 1, nested in the transport's): what
+     * the driver configured and the device's two ring positions. A queue that is not ready keeps
+     * whatever the driver wrote so far, checked only when it becomes ready.
+     *
+     * @param lastAvail the next available-ring slot the device will read (u16)
+     * @param usedIdx the device's used index (u16)
+     */
+    public record State(int size, boolean ready, long descTable, long availRing, long usedRing, int lastAvail,
+            int usedIdx) {
+        static final String TAG = "VQUE";
+        static final int VERSION = 1;
+        /** A nested record's smallest encoding: type byte and header. */
+        static final int MIN_BYTES = 1 + 10;
 
-    void save(ByteBuffer b) {
-        b.putInt(size).put((byte) (ready ? 1 : 0)).putLong(descTable).putLong(availRing).putLong(usedRing)
-                .putShort((short) lastAvail).putShort((short) usedIdx);
+        void write(StateWriter w) {
+            w.beginRecord(TAG, VERSION).u32(size).bool(ready).u64(descTable).u64(availRing).u64(usedRing)
+                    .u16(lastAvail).u16(usedIdx).end();
+        }
+
+        static State read(StateReader parent, String field) {
+            StateReader r = parent.record(field, TAG, VERSION);
+            State s = new State(r.u32("size"), r.bool("ready"), r.u64("descTable"), r.u64("availRing"),
+                    r.u64("usedRing"), r.u16("lastAvail"), r.u16("usedIdx"));
+            r.end();
+            return s;
+        }
+
+        /**
+         * Checks that this state fits a queue of {@code maxSize} in {@code memory}: a ready queue's
+         * size and rings as {@link Virtqueue#enable} would, and the ring positions' range.
+         *
+         * @throws VirtioProtocolException naming what does not fit
+         */
+        void check(GuestMemory memory, int maxSize) {
+            if ((lastAvail & ~0xffff) != 0 || (usedIdx & ~0xffff) != 0) {
+                throw new VirtioProtocolException("ring index out of range (lastAvail " + lastAvail + ", usedIdx "
+                        + usedIdx + ")");
+            }
+            if (ready) {
+                Virtqueue.check(memory, maxSize, size, descTable, availRing, usedRing);
+            }
+        }
     }
 
-    /** Reads what {@link #save} wrote; a ready queue is checked against {@code memory} again. */
-    void restore(ByteBuffer b, GuestMemory memory) {
-        size = b.getInt();
-        ready = b.get() != 0;
-        descTable = b.getLong();
-        availRing = b.getLong();
-        usedRing = b.getLong();
-        lastAvail = b.getShort() & 0xffff;
-        usedIdx = b.getShort() & 0xffff;
-        if (ready) {
-            check(memory);
-        }
+    State saveTyped() {
+        return new State(size, ready, descTable, availRing, usedRing, lastAvail, usedIdx);
+    }
+
+    /** Takes over {@code s}, which {@link State#check} accepted. */
+    void restoreTyped(State s) {
+        size = s.size();
+        ready = s.ready();
+        descTable = s.descTable();
+        availRing = s.availRing();
+        usedRing = s.usedRing();
+        lastAvail = s.lastAvail();
+        usedIdx = s.usedIdx();
     }
 }

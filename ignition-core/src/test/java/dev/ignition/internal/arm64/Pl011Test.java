@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.ignition.device.DeviceContext;
 import dev.ignition.device.InterruptLine;
+import dev.ignition.internal.state.CorruptStateException;
+import dev.ignition.internal.state.HostileState;
 import dev.ignition.memory.GuestMemory;
 import java.io.ByteArrayOutputStream;
 import java.util.ArrayList;
@@ -104,15 +106,33 @@ class Pl011Test {
 
     @Test
     void corruptStateIsRejected() {
+        uart.receive("xyz".getBytes());
         byte[] state = uart.saveState();
         Pl011 other = new Pl011(Arm64Layout.UART_BASE, Arm64Layout.UART_SPI, out);
+        HostileState.assertRejectsCleanly(state, "device 'pl011'", other::restoreState);
         assertThatThrownBy(() -> other.restoreState(java.util.Arrays.copyOf(state, 20)))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("truncated");
-        byte[] badVersion = state.clone();
-        badVersion[3] = 9;
-        assertThatThrownBy(() -> other.restoreState(badVersion)).isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("unsupported");
-        assertThatThrownBy(() -> other.restoreState(new byte[44 + Pl011.MAX_SAVED_RX + 1]))
-                .isInstanceOf(IllegalArgumentException.class);
+                .isInstanceOf(CorruptStateException.class).hasMessageContaining("truncated");
+        Pl011.State s = Pl011.State.decode(state, "t");
+        Pl011.State wideImsc = new Pl011.State(s.ibrd(), s.fbrd(), s.lcr(), s.cr(), s.ifls(), 0xfff, s.ris(), s.dmacr(),
+                s.ilpr(), s.lineHigh(), s.rx());
+        assertThatThrownBy(() -> other.restoreState(wideImsc.encode())).isInstanceOf(CorruptStateException.class)
+                .hasMessage("device 'pl011': record 'PL11' v1, field 'imsc': 4095 is out of range [0, 2047]");
+        assertThatThrownBy(() -> other.restoreTyped(wideImsc)).isInstanceOf(CorruptStateException.class)
+                .hasMessageContaining("out of range");
+        Pl011.State flood = new Pl011.State(0, 0, 0, 0, 0, 0, 0, 0, 0, false, new byte[Pl011.MAX_SAVED_RX + 1]);
+        assertThatThrownBy(() -> other.restoreState(flood.encode())).isInstanceOf(CorruptStateException.class)
+                .hasMessageContaining("field 'rx': holds " + (Pl011.MAX_SAVED_RX + 1) + " elements, at most");
+        other.restoreState(state); // a valid state still restores after the rejections
+        assertThat(other.saveTyped()).isEqualTo(s);
+    }
+
+    @Test
+    void theTypedStateRoundTrips() {
+        Pl011.State s = new Pl011.State(0xffff, 0x3f, 0xff, 0xffff, 0x3f, 0x7ff, 0x7ff, 7, 0xff, true, "ab".getBytes());
+        assertThat(Pl011.State.decode(s.encode(), "t")).isEqualTo(s);
+        uart.restoreTyped(s);
+        assertThat(uart.saveTyped()).isEqualTo(s);
+        assertThat(uart.read(Pl011.IBRD, 4)).isEqualTo(0xffff);
+        assertThat(uart.read(Pl011.DR, 4)).isEqualTo('a');
     }
 }

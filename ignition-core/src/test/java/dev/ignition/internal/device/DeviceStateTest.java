@@ -7,6 +7,8 @@ import dev.ignition.device.Device;
 import dev.ignition.device.DeviceContext;
 import dev.ignition.device.Disk;
 import dev.ignition.device.InterruptLine;
+import dev.ignition.internal.state.CorruptStateException;
+import dev.ignition.internal.state.HostileState;
 import dev.ignition.internal.virtio.VirtioMmio;
 import dev.ignition.internal.virtio.VirtioSlots;
 import dev.ignition.memory.GuestMemory;
@@ -89,6 +91,28 @@ class DeviceStateTest {
         assertRoundTrips(u, fresh);
         assertThat(fresh.read(7, 1)).isEqualTo(0x5a);
         assertThat(fresh.read(0, 1)).as("the unread input came along").isEqualTo('x');
+    }
+
+    @Test
+    void theUartStateIsATypedRecordThatRefusesHostileBytes() {
+        Uart16550 u = uart(new ArrayDeque<>(List.of(1, 2, 3)));
+        u.write(1, 1, 0x0f);
+        Uart16550.State s = u.saveTyped();
+        assertThat(s.rx()).containsExactly(1, 2, 3);
+        assertThat(s.ier()).isEqualTo(0x0f);
+        assertThat(Uart16550.State.decode(s.encode(), "t")).isEqualTo(s);
+        Uart16550 other = uart(new ArrayDeque<>());
+        String ctx = "device '" + other.name() + "'";
+        HostileState.assertRejectsCleanly(u.saveState(), ctx, other::restoreState);
+        Uart16550.State wideIer = new Uart16550.State(0x1f, 3, 8, 0, 12, 0, false, false, new byte[0]);
+        assertThatThrownBy(() -> other.restoreState(wideIer.encode())).isInstanceOf(CorruptStateException.class)
+                .hasMessage(ctx + ": record 'U550' v1, field 'ier': 31 is out of range [0, 15]");
+        Uart16550.State overfull = new Uart16550.State(0, 3, 8, 0, 12, 0, true, false, new byte[Uart16550.FIFO_SIZE + 1]);
+        assertThatThrownBy(() -> other.restoreState(overfull.encode())).isInstanceOf(CorruptStateException.class)
+                .hasMessageContaining("field 'rx': holds 65 elements, at most 64 allowed");
+        assertThatThrownBy(() -> other.restoreTyped(overfull)).isInstanceOf(CorruptStateException.class);
+        other.restoreState(u.saveState());
+        assertThat(other.saveTyped()).isEqualTo(s);
     }
 
     @Test

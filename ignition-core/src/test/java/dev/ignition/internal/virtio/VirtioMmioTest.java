@@ -4,7 +4,10 @@ import static dev.ignition.internal.virtio.VirtioMmio.*;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.ignition.internal.state.CorruptStateException;
+import dev.ignition.internal.state.HostileState;
 import dev.ignition.internal.virtio.VirtioDriver.Buf;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** The transport: registers, negotiation, interrupts, reset, and state save/restore. */
@@ -174,19 +177,57 @@ class VirtioMmioTest {
         try (VirtioDriver d = rng().start(1, 4)) {
             byte[] state = d.device.saveState();
             VirtioDriver other = new VirtioDriver(new VirtioRng(), d.memory);
+            String ctx = "device 'virtio-rng@0xd0000000'";
+            HostileState.assertRejectsCleanly(state, ctx, b -> {
+                try {
+                    other.device.restoreState(b);
+                } finally {
+                    other.reg(STATUS, 0); // back to reset for the next attempt
+                }
+            });
             assertThatThrownBy(() -> other.device.restoreState(java.util.Arrays.copyOf(state, 10)))
-                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("truncated");
-            byte[] badVersion = state.clone();
-            badVersion[0] = 9;
-            assertThatThrownBy(() -> other.device.restoreState(badVersion)).isInstanceOf(IllegalArgumentException.class);
+                    .isInstanceOf(CorruptStateException.class).hasMessageContaining("truncated");
+            VirtioMmio.State s = VirtioMmio.State.decode(state, "t");
+            Virtqueue.State q = s.queues().get(0);
             // queue 0's descriptor table pointed outside guest RAM
-            byte[] badQueue = state.clone();
-            java.nio.ByteBuffer.wrap(badQueue).order(java.nio.ByteOrder.LITTLE_ENDIAN)
-                    .putLong(badQueue.length - Virtqueue.STATE_BYTES + 5, 0x7000_0000_0000L);
-            assertThatThrownBy(() -> other.device.restoreState(badQueue))
-                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("not inside guest RAM");
+            VirtioMmio.State badQueue = withQueues(s, List.of(new Virtqueue.State(q.size(), true, 0x7000_0000_0000L,
+                    q.availRing(), q.usedRing(), q.lastAvail(), q.usedIdx())));
+            assertThatThrownBy(() -> other.device.restoreState(badQueue.encode()))
+                    .isInstanceOf(CorruptStateException.class)
+                    .hasMessageStartingWith(ctx + ": state has an invalid queue 0: descriptor table")
+                    .hasMessageContaining("not inside guest RAM");
+            VirtioMmio.State badSize = withQueues(s, List.of(new Virtqueue.State(3, true, q.descTable(), q.availRing(),
+                    q.usedRing(), q.lastAvail(), q.usedIdx())));
+            assertThatThrownBy(() -> other.device.restoreTyped(badSize)).hasMessageContaining("queue size 3");
+            assertThatThrownBy(() -> other.device.restoreTyped(withQueues(s, List.of(q, q))))
+                    .isInstanceOf(CorruptStateException.class).hasMessageContaining("state is for a device with 2 queues, this one has 1");
+            VirtioMmio.State features = new VirtioMmio.State(s.status(), 0, 0, 0, 0, 1L << 28, 0, false, s.queues());
+            assertThatThrownBy(() -> other.device.restoreTyped(features)).hasMessageContaining("does not offer");
+            VirtioMmio.State isr = new VirtioMmio.State(s.status(), 0, 0, 0, 4, s.driverFeatures(), 0, false, s.queues());
+            assertThatThrownBy(() -> other.device.restoreState(isr.encode()))
+                    .hasMessage(ctx + ": record 'VMIO' v1, field 'interruptStatus': 4 is out of range [0, 3]");
+            VirtioMmio.State status = new VirtioMmio.State(0x10, 0, 0, 0, 0, s.driverFeatures(), 0, false, s.queues());
+            assertThatThrownBy(() -> other.device.restoreState(status.encode()))
+                    .hasMessageContaining("field 'status': unknown status bits 0x10");
+            assertThat(other.reg(STATUS)).as("rejected states change nothing").isZero();
             byte[] blkState = new VirtioDriver(new VirtioRng(), d.memory).device.saveState();
             other.device.restoreState(blkState); // a valid state still restores after the rejections
+            other.device.restoreState(state);
+            assertThat(other.device.saveTyped()).isEqualTo(s);
         }
+    }
+
+    @Test
+    void theTypedStateRoundTrips() {
+        Virtqueue.State a = new Virtqueue.State(256, true, 0x1000, 0x2000, 0x3000, 0xffff, 7);
+        Virtqueue.State b = new Virtqueue.State(-1, false, -1, Long.MIN_VALUE, 0, 0, 0xffff);
+        VirtioMmio.State s = new VirtioMmio.State(0xcf, 1, -1, 7, 3, F_VERSION_1 | 5, Integer.MIN_VALUE, true,
+                List.of(a, b));
+        assertThat(VirtioMmio.State.decode(s.encode(), "t")).isEqualTo(s);
+    }
+
+    private static VirtioMmio.State withQueues(VirtioMmio.State s, List<Virtqueue.State> queues) {
+        return new VirtioMmio.State(s.status(), s.deviceFeaturesSel(), s.driverFeaturesSel(), s.queueSel(),
+                s.interruptStatus(), s.driverFeatures(), s.configGeneration(), s.lineHigh(), queues);
     }
 }

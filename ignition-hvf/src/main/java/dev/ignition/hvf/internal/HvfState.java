@@ -1,28 +1,30 @@
 package dev.ignition.hvf.internal;
 
 import dev.ignition.IgnitionException;
+import dev.ignition.internal.state.CorruptStateException;
+import dev.ignition.internal.state.StateReader;
+import dev.ignition.internal.state.StateWriter;
 import java.io.Serial;
-import java.nio.BufferUnderflowException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * The backend's snapshot blobs: a versioned little-endian encoding of one vCPU's state and of
- * the VM-wide state (guest counter and GIC). They are untrusted on the way in: every count and
- * register number is checked before anything is applied.
+ * The backend's snapshot blobs, in the one snapshot-state encoding ({@link StateWriter}): one
+ * vCPU's state (record {@code HVCP}) and the VM-wide state (record {@code HVVM}: guest counter and
+ * GIC). They are untrusted on the way in: decoding checks every count and register number before
+ * anything is applied and fails with a {@link CorruptStateException} naming the record and field.
  */
 public final class HvfState {
-    static final long VCPU_MAGIC = 0x3156_4643_5646_4849L; // "IHVFCPV1" little-endian
-    static final long VM_MAGIC = 0x314d_5646_4856_4749L;   // "IGVHFVM1" little-endian
+    static final String VCPU_TAG = "HVCP";
+    static final String VM_TAG = "HVVM";
     static final int VERSION = 1;
     static final int MAX_GIC_STATE = 64 << 20;
 
     private HvfState() {}
 
-    /** A snapshot blob is malformed or from an incompatible backend. */
+    /** A well-formed snapshot blob does not fit this VM (vCPU count, MPIDR, registers the framework refuses). */
     public static final class InvalidStateException extends IgnitionException {
         @Serial private static final long serialVersionUID = 1L;
 
@@ -62,85 +64,64 @@ public final class HvfState {
                     throw new IllegalArgumentException("Q registers are 16 bytes");
                 }
             }
-            sysRegs = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(sysRegs));
-            iccRegs = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(iccRegs));
-            redistributor = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(redistributor));
+            sysRegs = Collections.unmodifiableMap(new LinkedHashMap<>(sysRegs));
+            iccRegs = Collections.unmodifiableMap(new LinkedHashMap<>(iccRegs));
+            redistributor = Collections.unmodifiableMap(new LinkedHashMap<>(redistributor));
         }
 
         public byte[] encode() {
-            ByteBuffer b = ByteBuffer.allocate(8 + 4 + 35 * 8 + 4 + sysRegs.size() * 12 + 512 + 4
-                    + iccRegs.size() * 12 + 4 + redistributor.size() * 12 + 4 + 16).order(ByteOrder.LITTLE_ENDIAN);
-            b.putLong(VCPU_MAGIC).putInt(VERSION);
-            for (long v : x) {
-                b.putLong(v);
+            StateWriter w = new StateWriter(1024 + 12 * (sysRegs.size() + iccRegs.size() + redistributor.size()))
+                    .begin(VCPU_TAG, VERSION).longs(x).u64(pc).u64(cpsr).u64(fpcr).u64(fpsr);
+            putMap(w, sysRegs);
+            byte[] qs = new byte[32 * 16];
+            for (int i = 0; i < 32; i++) {
+                System.arraycopy(q[i], 0, qs, 16 * i, 16);
             }
-            b.putLong(pc).putLong(cpsr).putLong(fpcr).putLong(fpsr);
-            putMap(b, sysRegs);
-            for (byte[] r : q) {
-                b.put(r);
-            }
-            putMap(b, iccRegs);
-            putMap(b, redistributor);
-            b.putInt(power.ordinal()).putLong(pendingEntry).putLong(pendingContext);
-            return b.array();
+            w.bytes(qs);
+            putMap(w, iccRegs);
+            putMap(w, redistributor);
+            return w.u8(power.ordinal()).u64(pendingEntry).u64(pendingContext).end().toByteArray();
         }
 
+        /** @throws CorruptStateException naming the field that is malformed or names an unknown register */
         public static Vcpu decode(byte[] blob) {
-            try {
-                ByteBuffer b = ByteBuffer.wrap(blob).order(ByteOrder.LITTLE_ENDIAN);
-                if (b.getLong() != VCPU_MAGIC) {
-                    throw new InvalidStateException("not an hvf vCPU state blob (bad magic)");
-                }
-                int version = b.getInt();
-                if (version != VERSION) {
-                    throw new InvalidStateException("hvf vCPU state version " + version + ", this build reads " + VERSION);
-                }
-                long[] x = new long[31];
-                for (int i = 0; i < 31; i++) {
-                    x[i] = b.getLong();
-                }
-                long pc = b.getLong();
-                long cpsr = b.getLong();
-                long fpcr = b.getLong();
-                long fpsr = b.getLong();
-                Map<Integer, Long> sys = getMap(b, Arm64Regs.SNAPSHOT_SYS_REGS.size(), "system");
-                for (int id : sys.keySet()) {
-                    if (Arm64Regs.byId(id) == null) {
-                        throw new InvalidStateException("vCPU state names unknown system register 0x"
-                                + Integer.toHexString(id));
-                    }
-                }
-                byte[][] q = new byte[32][16];
-                for (byte[] r : q) {
-                    b.get(r);
-                }
-                Map<Integer, Long> icc = getMap(b, Arm64Regs.SNAPSHOT_ICC_REGS.size(), "ICC");
-                for (int id : icc.keySet()) {
-                    if (Arm64Regs.SNAPSHOT_ICC_REGS.stream().noneMatch(r -> r.id() == id)) {
-                        throw new InvalidStateException("vCPU state names unknown ICC register 0x"
-                                + Integer.toHexString(id));
-                    }
-                }
-                Map<Integer, Long> redist = getMap(b, GicRegs.REDISTRIBUTOR.size(), "redistributor");
-                for (int id : redist.keySet()) {
-                    if (!GicRegs.REDISTRIBUTOR.contains(id)) {
-                        throw new InvalidStateException("vCPU state names unknown redistributor register 0x"
-                                + Integer.toHexString(id));
-                    }
-                }
-                int p = b.getInt();
-                if (p < 0 || p >= Power.values().length) {
-                    throw new InvalidStateException("vCPU state has invalid power state " + p);
-                }
-                long entry = b.getLong();
-                long ctx = b.getLong();
-                if (b.hasRemaining()) {
-                    throw new InvalidStateException("vCPU state has " + b.remaining() + " trailing bytes");
-                }
-                return new Vcpu(x, pc, cpsr, fpcr, fpsr, sys, q, icc, redist, Power.values()[p], entry, ctx);
-            } catch (BufferUnderflowException e) {
-                throw new InvalidStateException("vCPU state blob truncated (" + blob.length + " bytes)");
+            StateReader r = StateReader.open(blob, "hvf vCPU state", VCPU_TAG, VERSION);
+            long[] x = r.longs("x", 31);
+            if (x.length != 31) {
+                throw r.invalid("x", "holds " + x.length + " registers, X0..X30 are 31");
             }
+            long pc = r.u64("pc");
+            long cpsr = r.u64("cpsr");
+            long fpcr = r.u64("fpcr");
+            long fpsr = r.u64("fpsr");
+            Map<Integer, Long> sys = getMap(r, "sysRegs", Arm64Regs.SNAPSHOT_SYS_REGS.size());
+            for (int id : sys.keySet()) {
+                if (Arm64Regs.byId(id) == null) {
+                    throw r.invalid("sysRegs", "names unknown system register 0x" + Integer.toHexString(id));
+                }
+            }
+            byte[] qs = r.bytesExactly("q", 32 * 16);
+            byte[][] q = new byte[32][];
+            for (int i = 0; i < 32; i++) {
+                q[i] = Arrays.copyOfRange(qs, 16 * i, 16 * i + 16);
+            }
+            Map<Integer, Long> icc = getMap(r, "iccRegs", Arm64Regs.SNAPSHOT_ICC_REGS.size());
+            for (int id : icc.keySet()) {
+                if (Arm64Regs.SNAPSHOT_ICC_REGS.stream().noneMatch(reg -> reg.id() == id)) {
+                    throw r.invalid("iccRegs", "names unknown ICC register 0x" + Integer.toHexString(id));
+                }
+            }
+            Map<Integer, Long> redist = getMap(r, "redistributor", GicRegs.REDISTRIBUTOR.size());
+            for (int id : redist.keySet()) {
+                if (!GicRegs.REDISTRIBUTOR.contains(id)) {
+                    throw r.invalid("redistributor", "names unknown redistributor register 0x" + Integer.toHexString(id));
+                }
+            }
+            int p = r.u8("power", Power.values().length - 1);
+            long entry = r.u64("pendingEntry");
+            long ctx = r.u64("pendingContext");
+            r.end();
+            return new Vcpu(x, pc, cpsr, fpcr, fpsr, sys, q, icc, redist, Power.values()[p], entry, ctx);
         }
 
         @Override
@@ -174,50 +155,30 @@ public final class HvfState {
      */
     public record Vm(long guestCounter, int vcpus, byte[] gic, Map<Integer, Long> distributor) {
         public Vm {
-            distributor = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(distributor));
+            distributor = Collections.unmodifiableMap(new LinkedHashMap<>(distributor));
         }
 
         public byte[] encode() {
-            ByteBuffer b = ByteBuffer.allocate(8 + 4 + 8 + 4 + 4 + gic.length + 4 + 12 * distributor.size())
-                    .order(ByteOrder.LITTLE_ENDIAN);
-            b.putLong(VM_MAGIC).putInt(VERSION).putLong(guestCounter).putInt(vcpus).putInt(gic.length).put(gic);
-            putMap(b, distributor);
-            return b.array();
+            StateWriter w = new StateWriter(64 + gic.length + 12 * distributor.size()).begin(VM_TAG, VERSION)
+                    .u64(guestCounter).u32(vcpus).bytes(gic);
+            putMap(w, distributor);
+            return w.end().toByteArray();
         }
 
+        /** @throws CorruptStateException naming the field that is malformed or names an unknown register */
         public static Vm decode(byte[] blob) {
-            try {
-                ByteBuffer b = ByteBuffer.wrap(blob).order(ByteOrder.LITTLE_ENDIAN);
-                if (b.getLong() != VM_MAGIC) {
-                    throw new InvalidStateException("not an hvf VM state blob (bad magic)");
+            StateReader r = StateReader.open(blob, "hvf VM state", VM_TAG, VERSION);
+            long counter = r.u64("guestCounter");
+            int vcpus = r.u32("vcpus", 1, Integer.MAX_VALUE);
+            byte[] gic = r.bytes("gic", MAX_GIC_STATE);
+            Map<Integer, Long> dist = getMap(r, "distributor", GicRegs.DISTRIBUTOR.size());
+            for (int id : dist.keySet()) {
+                if (!GicRegs.DISTRIBUTOR.contains(id)) {
+                    throw r.invalid("distributor", "names unknown distributor register 0x" + Integer.toHexString(id));
                 }
-                int version = b.getInt();
-                if (version != VERSION) {
-                    throw new InvalidStateException("hvf VM state version " + version + ", this build reads " + VERSION);
-                }
-                long counter = b.getLong();
-                int vcpus = b.getInt();
-                int n = b.getInt();
-                if (vcpus < 1 || n < 0 || n > MAX_GIC_STATE || n > b.remaining()) {
-                    throw new InvalidStateException("hvf VM state has implausible sizes (vcpus " + vcpus
-                            + ", GIC state " + n + " bytes, " + b.remaining() + " bytes left)");
-                }
-                byte[] gic = new byte[n];
-                b.get(gic);
-                Map<Integer, Long> dist = getMap(b, GicRegs.DISTRIBUTOR.size(), "distributor");
-                for (int id : dist.keySet()) {
-                    if (!GicRegs.DISTRIBUTOR.contains(id)) {
-                        throw new InvalidStateException("VM state names unknown distributor register 0x"
-                                + Integer.toHexString(id));
-                    }
-                }
-                if (b.hasRemaining()) {
-                    throw new InvalidStateException("VM state has " + b.remaining() + " trailing bytes");
-                }
-                return new Vm(counter, vcpus, gic, dist);
-            } catch (BufferUnderflowException e) {
-                throw new InvalidStateException("VM state blob truncated (" + blob.length + " bytes)");
             }
+            r.end();
+            return new Vm(counter, vcpus, gic, dist);
         }
 
         @Override
@@ -237,24 +198,28 @@ public final class HvfState {
         }
     }
 
-    private static void putMap(ByteBuffer b, Map<Integer, Long> m) {
-        b.putInt(m.size());
-        m.forEach((k, v) -> b.putInt(k).putLong(v));
+    /** A register map as two arrays of the same length: ids, then values (in map order). */
+    private static void putMap(StateWriter w, Map<Integer, Long> m) {
+        int[] ids = new int[m.size()];
+        long[] values = new long[m.size()];
+        int i = 0;
+        for (Map.Entry<Integer, Long> e : m.entrySet()) {
+            ids[i] = e.getKey();
+            values[i++] = e.getValue();
+        }
+        w.ints(ids).longs(values);
     }
 
-    private static Map<Integer, Long> getMap(ByteBuffer b, int max, String what) {
-        int n = b.getInt();
-        if (n < 0 || n > max) {
-            throw new InvalidStateException("state lists " + n + " " + what + " registers, at most " + max
-                    + " exist");
+    private static Map<Integer, Long> getMap(StateReader r, String field, int max) {
+        int[] ids = r.ints(field + ".ids", max);
+        long[] values = r.longs(field + ".values", max);
+        if (values.length != ids.length) {
+            throw r.invalid(field, ids.length + " register ids but " + values.length + " values");
         }
         Map<Integer, Long> m = new LinkedHashMap<>();
-        for (int i = 0; i < n; i++) {
-            int id = b.getInt();
-            long v = b.getLong();
-            if (m.put(id, v) != null) {
-                throw new InvalidStateException("state lists " + what + " register 0x"
-                        + Integer.toHexString(id) + " twice");
+        for (int i = 0; i < ids.length; i++) {
+            if (m.put(ids[i], values[i]) != null) {
+                throw r.invalid(field, "lists register 0x" + Integer.toHexString(ids[i]) + " twice");
             }
         }
         return m;

@@ -2,6 +2,7 @@ package dev.ignition.hvf.internal;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.ignition.internal.state.CorruptStateException;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -12,7 +13,7 @@ import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
 
-/** Snapshot state blobs round-trip, and corrupted ones fail only with InvalidStateException. */
+/** Snapshot state blobs round-trip, and corrupted ones fail only with CorruptStateException. */
 class HvfStatePropertiesTest {
     @Provide
     Arbitrary<HvfState.Vcpu> vcpus() {
@@ -55,7 +56,7 @@ class HvfStatePropertiesTest {
         }
         try {
             HvfState.Vcpu.decode(bad);
-        } catch (HvfState.InvalidStateException expected) {
+        } catch (CorruptStateException expected) {
             assertThat(expected.getMessage()).isNotBlank();
         }
     }
@@ -70,7 +71,7 @@ class HvfStatePropertiesTest {
         try {
             HvfState.Vm.decode(java.util.Arrays.copyOf(blob, at));
             throw new AssertionError("a truncated VM state decoded");
-        } catch (HvfState.InvalidStateException expected) {
+        } catch (CorruptStateException expected) {
             assertThat(expected.getMessage()).isNotBlank();
         }
     }

@@ -3,6 +3,9 @@ package dev.ignition.hvf.internal;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.ignition.internal.state.CorruptStateException;
+import dev.ignition.internal.state.StateWriter;
+import dev.ignition.internal.state.UnsupportedStateVersionException;
 import dev.ignition.memory.GuestMemory;
 import dev.ignition.spi.Vcpu;
 import java.lang.foreign.ValueLayout;
@@ -159,41 +162,69 @@ class SnapshotStateTest {
                 java.util.Map.of(0x10100, 0x8000_0000L), HvfState.Power.ON_PENDING, 0x4000_0000L, 3);
         byte[] blob = v.encode();
         assertThat(HvfState.Vcpu.decode(blob)).isEqualTo(v);
-        for (int len = 0; len < blob.length; len += 7) {
-            byte[] cut = java.util.Arrays.copyOf(blob, len);
-            assertThatThrownBy(() -> HvfState.Vcpu.decode(cut)).isInstanceOf(HvfState.InvalidStateException.class);
-        }
+        rejectsCleanly(blob, "hvf vCPU state", HvfState.Vcpu::decode);
         byte[] trailing = java.util.Arrays.copyOf(blob, blob.length + 1);
         assertThatThrownBy(() -> HvfState.Vcpu.decode(trailing)).hasMessageContaining("trailing");
-        byte[] hugeCount = blob.clone();
-        java.nio.ByteBuffer.wrap(hugeCount).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(12 + 35 * 8, 1 << 30);
-        assertThatThrownBy(() -> HvfState.Vcpu.decode(hugeCount)).hasMessageContaining("at most");
-        byte[] unknownReg = blob.clone();
-        java.nio.ByteBuffer.wrap(unknownReg).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(12 + 35 * 8 + 4, 0x1234);
-        assertThatThrownBy(() -> HvfState.Vcpu.decode(unknownReg)).hasMessageContaining("unknown system register");
+        byte[] hugeCount = vcpuBlob(w -> w.ints(new int[Arm64Regs.SNAPSHOT_SYS_REGS.size() + 1])
+                .longs(new long[Arm64Regs.SNAPSHOT_SYS_REGS.size() + 1]));
+        assertThatThrownBy(() -> HvfState.Vcpu.decode(hugeCount)).isInstanceOf(CorruptStateException.class)
+                .hasMessageContaining("field 'sysRegs.ids': holds " + (Arm64Regs.SNAPSHOT_SYS_REGS.size() + 1)
+                        + " elements, at most");
+        byte[] unknownReg = vcpuBlob(w -> w.ints(new int[] {0x1234}).longs(new long[] {1}));
+        assertThatThrownBy(() -> HvfState.Vcpu.decode(unknownReg)).isInstanceOf(CorruptStateException.class)
+                .hasMessage("hvf vCPU state: record 'HVCP' v1, field 'sysRegs': names unknown system register 0x1234");
+        byte[] unpaired = vcpuBlob(w -> w.ints(new int[] {Arm64Regs.MPIDR_EL1}).longs(new long[0]));
+        assertThatThrownBy(() -> HvfState.Vcpu.decode(unpaired)).hasMessageContaining("1 register ids but 0 values");
         HvfState.Vm vmState = new HvfState.Vm(77, 2, new byte[] {9, 8}, java.util.Map.of(GicRegs.GICD_CTLR, 0x12L));
         byte[] vmBlob = vmState.encode();
         assertThat(HvfState.Vm.decode(vmBlob)).isEqualTo(vmState);
-        byte[] badDist = vmBlob.clone();
-        java.nio.ByteBuffer.wrap(badDist).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(30 + 4, 0x7777);
-        assertThatThrownBy(() -> HvfState.Vm.decode(badDist)).hasMessageContaining("unknown distributor register");
-        assertThatThrownBy(() -> HvfState.Vm.decode(blob)).hasMessageContaining("bad magic");
-        byte[] lying = vmBlob.clone();
-        java.nio.ByteBuffer.wrap(lying).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(24, 1000);
-        assertThatThrownBy(() -> HvfState.Vm.decode(lying)).hasMessageContaining("implausible");
-        // Random corruption never escapes as anything but InvalidStateException.
-        java.util.Random rnd = new java.util.Random(1);
-        for (int i = 0; i < 2000; i++) {
-            byte[] m = blob.clone();
-            for (int k = 0; k < 3; k++) {
-                m[rnd.nextInt(m.length)] = (byte) rnd.nextInt();
-            }
+        rejectsCleanly(vmBlob, "hvf VM state", HvfState.Vm::decode);
+        byte[] badDist = new StateWriter().begin(HvfState.VM_TAG, HvfState.VERSION).u64(1).u32(1).bytes(new byte[0])
+                .ints(new int[] {0x7777}).longs(new long[] {0}).end().toByteArray();
+        assertThatThrownBy(() -> HvfState.Vm.decode(badDist)).hasMessageContaining("unknown distributor register 0x7777");
+        assertThatThrownBy(() -> HvfState.Vm.decode(blob)).hasMessage("hvf VM state: expected a record 'HVVM', found 'HVCP'");
+        byte[] noVcpus = new HvfState.Vm(77, 0, new byte[0], java.util.Map.of()).encode();
+        assertThatThrownBy(() -> HvfState.Vm.decode(noVcpus)).hasMessageContaining("field 'vcpus': 0 is out of range");
+        byte[] hugeGic = new StateWriter().begin(HvfState.VM_TAG, HvfState.VERSION).u64(1).u32(1).bytes(new byte[4])
+                .end().toByteArray();
+        java.nio.ByteBuffer.wrap(hugeGic).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(10 + 9 + 5 + 1, 1000);
+        assertThatThrownBy(() -> HvfState.Vm.decode(hugeGic)).isInstanceOf(CorruptStateException.class)
+                .hasMessageContaining("field 'gic'").hasMessageContaining("truncated");
+    }
+
+    /**
+     * Every truncation, a newer record version and every single-byte corruption of {@code good}
+     * fail with a CorruptStateException naming {@code context} (or, for some flips, still decode).
+     */
+    private static void rejectsCleanly(byte[] good, String context, java.util.function.Consumer<byte[]> decode) {
+        for (int n = 0; n < good.length; n++) {
+            byte[] cut = java.util.Arrays.copyOf(good, n);
+            assertThatThrownBy(() -> decode.accept(cut)).as("cut to %d bytes", n)
+                    .isInstanceOf(CorruptStateException.class).hasMessageStartingWith(context);
+        }
+        byte[] newer = good.clone();
+        newer[4]++;
+        assertThatThrownBy(() -> decode.accept(newer)).isInstanceOf(UnsupportedStateVersionException.class)
+                .hasMessage(context + ": record '" + new String(good, 0, 4, java.nio.charset.StandardCharsets.US_ASCII)
+                        + "' has version 2; this build reads version 1");
+        for (int i = 0; i < good.length; i++) {
+            byte[] bad = good.clone();
+            bad[i] ^= (byte) 0xa5;
             try {
-                HvfState.Vcpu.decode(m);
-            } catch (HvfState.InvalidStateException expected) {
-                // fine
+                decode.accept(bad);
+            } catch (CorruptStateException expected) {
+                assertThat(expected.getMessage()).startsWith(context);
             }
         }
+    }
+
+    /** A vCPU record that is valid up to its system registers, which {@code sysRegs} writes. */
+    private static byte[] vcpuBlob(java.util.function.Consumer<StateWriter> sysRegs) {
+        StateWriter w = new StateWriter().begin(HvfState.VCPU_TAG, HvfState.VERSION).longs(new long[31]).u64(0).u64(0)
+                .u64(0).u64(0);
+        sysRegs.accept(w);
+        return w.bytes(new byte[512]).ints(new int[0]).longs(new long[0]).ints(new int[0]).longs(new long[0]).u8(0)
+                .u64(0).u64(0).end().toByteArray();
     }
 
     @Test

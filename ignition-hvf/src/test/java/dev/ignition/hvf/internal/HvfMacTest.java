@@ -74,7 +74,7 @@ class HvfMacTest {
                         uart.write(w.address() - Arm64Layout.UART_BASE, w.size(), w.value());
                     } else if (e instanceof VcpuExit.MmioRead r) {
                         reads++;
-                        cpu.completeRead(uart.read(r.address() - Arm64Layout.UART_BASE, r.size()));
+                        r.complete(uart.read(r.address() - Arm64Layout.UART_BASE, r.size()));
                     } else {
                         break;
                     }
@@ -237,7 +237,7 @@ class HvfMacTest {
                 case VcpuExit.MmioWrite w when inUart(w.address()) ->
                         uart.write(w.address() - Arm64Layout.UART_BASE, w.size(), w.value());
                 case VcpuExit.MmioWrite w -> { }
-                case VcpuExit.MmioRead r -> cpu.completeRead(inUart(r.address())
+                case VcpuExit.MmioRead r -> r.complete(inUart(r.address())
                         ? uart.read(r.address() - Arm64Layout.UART_BASE, r.size()) : 0);
                 default -> {
                     return e;

@@ -1,19 +1,23 @@
 package dev.ignition.kvm.internal;
 
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 import dev.ignition.internal.posix.Libc;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Process-wide KVM facts read once from {@code /dev/kvm}: the vCPU mapping size and the CPUID the
  * host supports. Keeps one {@code /dev/kvm} descriptor open for the life of the process.
  */
 final class KvmSystem {
-    private static volatile KvmSystem instance;
+    private static volatile @Nullable KvmSystem instance;
 
     final int kvmFd;
+    /** The VM and vCPU system calls (the real ones: this is the process-wide {@code /dev/kvm}). */
+    final KvmLayer layer = NativeKvmLayer.INSTANCE;
     final long vcpuMmapSize;
     /** {@code kvm_cpuid2} as returned by KVM_GET_SUPPORTED_CPUID (header + nent entries). */
     final byte[] supportedCpuid;
@@ -21,7 +25,7 @@ final class KvmSystem {
     final KvmShells shells;
 
     /** MSRs a snapshot saves, once known to be readable for our guests' CPUID (see KvmVcpu). */
-    private volatile int[] snapshotMsrs;
+    private volatile int @Nullable [] snapshotMsrs;
 
     private KvmSystem(int kvmFd) {
         this.kvmFd = kvmFd;
@@ -33,7 +37,7 @@ final class KvmSystem {
             KvmStructs.CPUID2_NENT.set(buf, 0L, KvmStructs.MAX_CPUID_ENTRIES);
             Libc.ioctl(kvmFd, KvmIoctl.GET_SUPPORTED_CPUID.request, buf, "KVM_GET_SUPPORTED_CPUID");
             int nent = buf.get(JAVA_INT, 0);
-            this.supportedCpuid = buf.asSlice(0, KvmStructs.KVM_CPUID2.byteSize() + nent * entrySize).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+            this.supportedCpuid = buf.asSlice(0, KvmStructs.KVM_CPUID2.byteSize() + nent * entrySize).toArray(JAVA_BYTE);
         }
     }
 

@@ -590,30 +590,40 @@ final class KvmVcpu implements Vcpu {
     @Override
     public void restoreState(byte[] state) {
         KvmStateCodec s = KvmStateCodec.decode(KvmStateCodec.Kind.VCPU, state);
+        // Every record is checked before the first ioctl: a bad blob leaves the vCPU as it was.
+        byte[] cpuid = s.get("cpuid", -1);
+        byte[] mpState = s.get("mp_state", 4);
+        byte[] regs = s.get("regs", (int) KvmStructs.KVM_REGS.byteSize());
+        byte[] sregs = s.get("sregs", (int) KvmStructs.KVM_SREGS.byteSize());
+        byte[] xsave = s.get("xsave", -1);
+        byte[] xcrs = s.get("xcrs", 392);
+        byte[] debugregs = s.get("debugregs", 128);
+        byte[] lapic = s.get("lapic", (int) KvmStructs.KVM_LAPIC_STATE.byteSize());
+        int tscKhz = ByteBuffer.wrap(s.get("tsc_khz", 4)).order(ByteOrder.LITTLE_ENDIAN).getInt();
+        SavedMsrs msrs = SavedMsrs.decode(index, s.get("msrs", -1));
+        byte[] events = s.get("vcpu_events", 64);
         try (Arena a = Arena.ofConfined()) {
-            byte[] cpuid = s.get("cpuid", -1);
-            byte[] here = currentCpuid(a);
-            if (!Arrays.equals(cpuid, here)) {
+            if (!Arrays.equals(cpuid, currentCpuid(a))) {
                 throw new SnapshotMismatchException("vCPU " + index + ": the snapshot's CPUID differs"
                         + " from what this host's KVM offers (snapshot taken on another CPU model or KVM version)");
             }
-            set(a, KvmIoctl.SET_CPUID2, cpuid);
-            set(a, KvmIoctl.SET_MP_STATE, s.get("mp_state", 4));
-            set(a, KvmIoctl.SET_REGS, s.get("regs", (int) KvmStructs.KVM_REGS.byteSize()));
-            set(a, KvmIoctl.SET_SREGS, s.get("sregs", (int) KvmStructs.KVM_SREGS.byteSize()));
-            byte[] xsave = s.get("xsave", -1);
-            if (xsave.length != xsaveSize()) {
+            int xsaveHere = xsaveSize();
+            if (xsave.length != xsaveHere) {
                 throw new SnapshotMismatchException("vCPU " + index + ": the snapshot's XSAVE area has "
-                        + xsave.length + " bytes, this host's has " + xsaveSize());
+                        + xsave.length + " bytes, this host's has " + xsaveHere);
             }
+            set(a, KvmIoctl.SET_CPUID2, cpuid);
+            set(a, KvmIoctl.SET_MP_STATE, mpState);
+            set(a, KvmIoctl.SET_REGS, regs);
+            set(a, KvmIoctl.SET_SREGS, sregs);
             set(a, KvmIoctl.SET_XSAVE, xsave);
-            set(a, KvmIoctl.SET_XCRS, s.get("xcrs", 392));
-            set(a, KvmIoctl.SET_DEBUGREGS, s.get("debugregs", 128));
+            set(a, KvmIoctl.SET_XCRS, xcrs);
+            set(a, KvmIoctl.SET_DEBUGREGS, debugregs);
             // LAPIC before MSRs: the TSC deadline only restores with the LVT timer in deadline mode.
-            set(a, KvmIoctl.SET_LAPIC, s.get("lapic", (int) KvmStructs.KVM_LAPIC_STATE.byteSize()));
-            restoreTscKhz(ByteBuffer.wrap(s.get("tsc_khz", 4)).order(ByteOrder.LITTLE_ENDIAN).getInt());
-            restoreMsrs(a, s.get("msrs", -1));
-            set(a, KvmIoctl.SET_VCPU_EVENTS, s.get("vcpu_events", 64));
+            set(a, KvmIoctl.SET_LAPIC, lapic);
+            restoreTscKhz(tscKhz);
+            restoreMsrs(a, msrs);
+            set(a, KvmIoctl.SET_VCPU_EVENTS, events);
         }
         // Tells the guest's kvmclock the vCPU was paused (EINVAL when kvmclock is not in use).
         kvm.ioctlRaw(fd, KvmIoctl.KVMCLOCK_CTRL, 0);
@@ -626,25 +636,33 @@ final class KvmVcpu implements Vcpu {
         }
     }
 
-    private void restoreMsrs(Arena a, byte[] msrs) {
-        if (msrs.length % 16 != 0) {
-            throw new IgnitionException("vCPU " + index + ": MSR state is corrupt (" + msrs.length
-                    + " bytes, not a multiple of 16)");
+    /** The {@code msrs} record: (u64 index, u64 value) pairs. */
+    private record SavedMsrs(int[] indices, long[] values) {
+        static SavedMsrs decode(int vcpu, byte[] msrs) {
+            if (msrs.length % 16 != 0) {
+                throw new IgnitionException("vCPU " + vcpu + ": MSR state is corrupt (" + msrs.length
+                        + " bytes, not a multiple of 16)");
+            }
+            int n = msrs.length / 16;
+            ByteBuffer b = ByteBuffer.wrap(msrs).order(ByteOrder.LITTLE_ENDIAN);
+            int[] idx = new int[n];
+            long[] val = new long[n];
+            for (int k = 0; k < n; k++) {
+                idx[k] = (int) b.getLong();
+                val[k] = b.getLong();
+            }
+            return new SavedMsrs(idx, val);
         }
-        int n = msrs.length / 16;
-        ByteBuffer b = ByteBuffer.wrap(msrs).order(ByteOrder.LITTLE_ENDIAN);
-        int[] idx = new int[n];
-        long[] val = new long[n];
-        for (int k = 0; k < n; k++) {
-            idx[k] = (int) b.getLong();
-            val[k] = b.getLong();
-        }
+    }
+
+    private void restoreMsrs(Arena a, SavedMsrs msrs) {
+        int n = msrs.indices().length;
         for (int i = 0; i < n; i += MAX_MSRS_PER_CALL) {
             int m = Math.min(MAX_MSRS_PER_CALL, n - i);
-            int set = kvm.ioctl(fd, KvmIoctl.SET_MSRS, msrBuffer(a, idx, i, m, val), "KVM_SET_MSRS");
+            int set = kvm.ioctl(fd, KvmIoctl.SET_MSRS, msrBuffer(a, msrs.indices(), i, m, msrs.values()), "KVM_SET_MSRS");
             if (set != m) {
                 throw new SnapshotMismatchException("vCPU " + index + ": KVM refused MSR 0x"
-                        + Integer.toHexString(idx[i + set]) + " on restore");
+                        + Integer.toHexString(msrs.indices()[i + set]) + " on restore");
             }
         }
     }

@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.ignition.Availability;
+import dev.ignition.device.DeviceContext;
+import dev.ignition.device.InterruptLine;
 import dev.ignition.internal.arm64.Arm64Boot;
 import dev.ignition.internal.arm64.Arm64Layout;
 import dev.ignition.internal.arm64.Pl011;
@@ -180,12 +182,12 @@ class HvfMacTest {
         Pl011 uart = new Pl011(Arm64Layout.UART_BASE, Arm64Layout.UART_SPI, out);
         try (GuestMemory mem = ram(256L << 20)) {
             try (HvfVm vm = (HvfVm) provider.createVm(new VmConfig(mem, 2, false))) {
-                uart.attach(new dev.ignition.device.DeviceContext() {
+                uart.attach(new DeviceContext() {
                     public GuestMemory memory() {
                         return mem;
                     }
 
-                    public dev.ignition.device.InterruptLine interruptLine(int irq) {
+                    public InterruptLine interruptLine(int irq) {
                         return high -> vm.setIrqLine(irq, high);
                     }
 

@@ -4,12 +4,12 @@ import dev.ignition.internal.posix.Libc;
 import java.lang.foreign.MemorySegment;
 
 /**
- * The system calls a KVM VM and its vCPUs make: ioctls on the VM and vCPU descriptors, the
- * vCPU's shared {@code kvm_run} mapping, and the thread signal that kicks a vCPU out of
- * {@code KVM_RUN}. Everything above it (exit decoding, read completions, the state codecs) runs
- * against a scripted fake in unit tests; {@link NativeKvmLayer} is the real implementation.
- * Making VM shells, irqfds and the {@code /dev/kvm} probes stay on {@link Libc}: they have no
- * logic worth faking.
+ * The system calls a KVM VM and its vCPUs make: ioctls on the {@code /dev/kvm}, VM and vCPU
+ * descriptors, the vCPU's shared {@code kvm_run} mapping, and the thread signal that kicks a vCPU
+ * out of {@code KVM_RUN}. Everything above it (exit decoding, read completions, the state codecs,
+ * the MSR list) runs against a scripted fake in unit tests; {@link NativeKvmLayer} is the real
+ * implementation. Opening {@code /dev/kvm}, making VM shells ({@link KvmShells}) and irqfds
+ * ({@link KvmIrqfds}) stay on {@link Libc}: they have no decoding worth faking.
  */
 interface KvmLayer {
     /** {@code ioctl(fd, op, arg)} with a pointer argument; the result, or {@code -errno}. */

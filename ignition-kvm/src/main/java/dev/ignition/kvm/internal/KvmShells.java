@@ -11,6 +11,7 @@ import java.util.Deque;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -59,7 +60,7 @@ final class KvmShells {
     }
 
     /** The pool size from {@link #POOL_PROPERTY}: an integer from 0 to 64, else the default. */
-    static int poolSize(@org.jspecify.annotations.Nullable String property) {
+    static int poolSize(@Nullable String property) {
         if (property == null) {
             return DEFAULT_POOL;
         }

@@ -29,13 +29,13 @@ final class KvmSystem {
 
     private KvmSystem(int kvmFd) {
         this.kvmFd = kvmFd;
-        this.vcpuMmapSize = Libc.ioctl(kvmFd, KvmIoctl.GET_VCPU_MMAP_SIZE.request, 0, "KVM_GET_VCPU_MMAP_SIZE");
+        this.vcpuMmapSize = layer.ioctl(kvmFd, KvmIoctl.GET_VCPU_MMAP_SIZE, 0, "KVM_GET_VCPU_MMAP_SIZE");
         this.shells = new KvmShells(kvmFd, KvmShells.poolSize(System.getProperty(KvmShells.POOL_PROPERTY)));
         try (Arena a = Arena.ofConfined()) {
             long entrySize = KvmStructs.KVM_CPUID_ENTRY2.byteSize();
             MemorySegment buf = a.allocate(KvmStructs.KVM_CPUID2.byteSize() + KvmStructs.MAX_CPUID_ENTRIES * entrySize, 8);
             KvmStructs.CPUID2_NENT.set(buf, 0L, KvmStructs.MAX_CPUID_ENTRIES);
-            Libc.ioctl(kvmFd, KvmIoctl.GET_SUPPORTED_CPUID.request, buf, "KVM_GET_SUPPORTED_CPUID");
+            layer.ioctl(kvmFd, KvmIoctl.GET_SUPPORTED_CPUID, buf, "KVM_GET_SUPPORTED_CPUID");
             int nent = buf.get(JAVA_INT, 0);
             this.supportedCpuid = buf.asSlice(0, KvmStructs.KVM_CPUID2.byteSize() + nent * entrySize).toArray(JAVA_BYTE);
         }
@@ -43,7 +43,7 @@ final class KvmSystem {
 
     int[] candidateMsrs() {
         int[] m = snapshotMsrs;
-        return m != null ? m : MsrList.fromKernel(kvmFd);
+        return m != null ? m : MsrList.fromKernel(layer, kvmFd);
     }
 
     void rememberSnapshotMsrs(int[] readable) {

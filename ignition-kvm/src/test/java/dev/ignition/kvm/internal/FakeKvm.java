@@ -19,6 +19,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.ToIntFunction;
+import org.jspecify.annotations.Nullable;
 
 /**
  * A scripted stand-in for the kernel's KVM, for unit tests without {@code /dev/kvm}.
@@ -63,8 +64,10 @@ class FakeKvm implements KvmLayer, KvmVcpu.Host {
     int xsave2Size;
     int defaultTscKhz = 2_000_000;
     int kicksPending;
+    /** What {@code KVM_GET_MSR_INDEX_LIST} on {@code /dev/kvm} answers. */
+    int[] msrIndexList = {};
     int[] candidateMsrs = {0x174, TSC, 0x1a0, 0xc0000080, TSC_DEADLINE};
-    int @org.jspecify.annotations.Nullable [] rememberedMsrs;
+    int @Nullable [] rememberedMsrs;
     byte[] supportedCpuid = cpuid(new int[][] {
         {0, 0, 0, 0xd, 0x756e6547, 0x6c65746e, 0x49656e69},
         {1, 0, 0, 0x806c1, 0x00100800, 0x7ffafbbf, 0xbfebfbff},
@@ -237,6 +240,17 @@ class FakeKvm implements KvmLayer, KvmVcpu.Host {
                     msrs(fd).put(index, arg.get(JAVA_LONG, 8 + 16L * k + 8));
                 }
                 return n;
+            }
+            case GET_MSR_INDEX_LIST -> {
+                int room = arg.get(JAVA_INT, 0);
+                arg.set(JAVA_INT, 0, msrIndexList.length);
+                if (room < msrIndexList.length) {
+                    return -Errno.E2BIG;
+                }
+                for (int i = 0; i < msrIndexList.length; i++) {
+                    arg.set(JAVA_INT, 4 + 4L * i, msrIndexList[i]);
+                }
+                return 0;
             }
             case GET_IRQCHIP, SET_IRQCHIP -> {
                 String key = "IRQCHIP" + arg.get(JAVA_INT, 0);

@@ -7,6 +7,7 @@ import static dev.ignition.kvm.internal.FakeKvm.event;
 import static dev.ignition.kvm.internal.FakeKvm.exit;
 import static dev.ignition.kvm.internal.FakeKvm.io;
 import static dev.ignition.kvm.internal.FakeKvm.mmio;
+import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
@@ -94,7 +95,7 @@ class KvmVcpuTest {
             int fd = FD + 1;
             MemorySegment sregs = FakeKvm.view(kvm.structs(fd).get("SREGS"));
             long cr0 = sregs.get(JAVA_LONG, KvmStructs.KVM_SREGS.byteOffset(
-                    java.lang.foreign.MemoryLayout.PathElement.groupElement("cr0")));
+                    groupElement("cr0")));
             assertThat(cr0 & 0x8000_0001L).as("PE and PG").isEqualTo(0x8000_0001L);
             MemorySegment regs = FakeKvm.view(kvm.structs(fd).get("REGS"));
             assertThat(regs.get(JAVA_LONG, 0x80)).as("rip").isEqualTo(0x10_0000);

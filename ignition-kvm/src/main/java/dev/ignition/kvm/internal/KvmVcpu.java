@@ -687,6 +687,10 @@ final class KvmVcpu implements Vcpu {
             }
             closed = true;
         }
+        // The exit (and its completion) may outlive the vCPU: nothing may write kvm_run once unmapped.
+        pendingRead = null;
+        ioCount = 0;
+        ioNext = 0;
         kvm.unmapRun(run);
         kvm.close(fd);
         kvm.drainKick();

@@ -442,6 +442,17 @@ class KvmVcpuTest {
     }
 
     @Test
+    void aReadAnsweredAfterCloseIsRefusedNotWrittenToTheUnmappedPage() {
+        kvm.script(FD, io(false, 1, 0x3f8, 2, PIO_DATA));
+        VcpuExit.PortIn in = portIn(cpu.run(), 0x3f8, 1);
+        cpu.close();
+        assertThatThrownBy(() -> in.complete('a')).isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("none is pending");
+        assertThat(run().get(JAVA_BYTE, PIO_DATA)).isZero();
+        assertThat(cpu.midInstruction()).isFalse();
+    }
+
+    @Test
     void portFieldsAreUnsigned() {
         kvm.script(FD, io(true, 1, 0xfffe, 1, PIO_DATA, (byte) 0x80));
         run().set(JAVA_SHORT, 0x22, (short) 0xfffe);

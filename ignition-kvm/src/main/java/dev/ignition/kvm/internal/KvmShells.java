@@ -107,7 +107,7 @@ final class KvmShells {
             try {
                 Libc.close(vmFd);
             } catch (RuntimeException e) {
-                LOG.debug("closing retired KVM VM fd {}: {}", vmFd, e.toString());
+                LOG.debug("closing retired KVM VM fd {} failed", vmFd, e);
             } finally {
                 synchronized (this) {
                     closing--;
@@ -162,7 +162,7 @@ final class KvmShells {
                 s = make(kvmFd);
             } catch (RuntimeException e) {
                 // The next take() makes its shell itself and reports the error to its caller.
-                LOG.debug("KVM shell pool: {}", e.toString());
+                LOG.debug("KVM shell pool: making a shell failed", e);
             }
             synchronized (this) {
                 making = false;
@@ -195,7 +195,11 @@ final class KvmShells {
             // irqfds need the in-kernel irqchip, created above.
             return new Shell(vmFd, KvmIrqfds.probe(vmFd));
         } catch (RuntimeException e) {
-            Libc.close(vmFd);
+            try {
+                Libc.close(vmFd);
+            } catch (RuntimeException cleanup) {
+                e.addSuppressed(cleanup);
+            }
             throw e;
         }
     }

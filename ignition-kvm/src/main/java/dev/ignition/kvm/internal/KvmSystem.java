@@ -60,7 +60,11 @@ final class KvmSystem {
                     try {
                         s = new KvmSystem(fd);
                     } catch (RuntimeException e) {
-                        Libc.close(fd);
+                        try {
+                            Libc.close(fd);
+                        } catch (RuntimeException cleanup) {
+                            e.addSuppressed(cleanup);
+                        }
                         throw e;
                     }
                     instance = s;

@@ -132,10 +132,19 @@ final class KvmVcpu implements Vcpu {
                 setBootState(boot);
             }
         } catch (RuntimeException e) {
-            if (mapped != null) {
-                kvm.unmapRun(mapped);
+            // A failing cleanup must not hide why creation failed.
+            try {
+                if (mapped != null) {
+                    kvm.unmapRun(mapped);
+                }
+            } catch (RuntimeException cleanup) {
+                e.addSuppressed(cleanup);
             }
-            kvm.close(fd);
+            try {
+                kvm.close(fd);
+            } catch (RuntimeException cleanup) {
+                e.addSuppressed(cleanup);
+            }
             throw e;
         }
     }

@@ -56,7 +56,11 @@ final class KvmVm implements HypervisorVm, KvmVcpu.Host {
             LOG.debug("KVM VM: edge-triggered (virtio) interrupts via {}", irqfds.supported()
                     ? "irqfd (KVM_IRQFD)" : "KVM_IRQ_LINE (irqfd unavailable or disabled by -D" + IRQFD_PROPERTY + "=false)");
         } catch (RuntimeException e) {
-            system.shells.retire(vmFd);
+            try {
+                system.shells.retire(vmFd);
+            } catch (RuntimeException cleanup) {
+                e.addSuppressed(cleanup);
+            }
             throw e;
         }
     }

@@ -119,6 +119,22 @@ class KvmVcpuTest {
         assertThat(kvm.calls).contains("munmap " + FakeKvm.RUN_SIZE);
     }
 
+    @Test
+    void aFailingCleanupIsSuppressedNotInsteadOfTheCause() {
+        FakeKvm brokenClose = new FakeKvm() {
+            @Override
+            public void close(int fd) {
+                throw new IllegalStateException("close failed");
+            }
+        };
+        brokenClose.failures.put(KvmIoctl.SET_SIGNAL_MASK, Errno.EINVAL);
+        assertThatThrownBy(() -> new KvmVcpu(brokenClose, 0, null)).isInstanceOf(NativeCallException.class)
+                .hasMessageContaining("KVM_SET_SIGNAL_MASK")
+                .satisfies(e -> assertThat(e.getSuppressed()).extracting(Throwable::getMessage)
+                        .containsExactly("close failed"));
+        assertThat(brokenClose.calls).contains("munmap " + FakeKvm.RUN_SIZE);
+    }
+
     // ---- exits ----
 
     @ParameterizedTest

@@ -8,13 +8,11 @@ public interface Vcpu extends AutoCloseable {
     int index();
 
     /**
-     * Runs the guest until an exit the VMM must handle. Port and MMIO reads must be answered with
-     * {@link #completeRead(long)} before the next call.
+     * Runs the guest until an exit the VMM must handle. A {@link VcpuExit.Read} (port or MMIO
+     * read) must be answered with {@link VcpuExit.Read#complete(long)} before the next call;
+     * running with a read unanswered throws {@link IllegalStateException}.
      */
     VcpuExit run();
-
-    /** Supplies the value of the pending {@link VcpuExit.PortIn} or {@link VcpuExit.MmioRead}. */
-    void completeRead(long value);
 
     /**
      * Makes the current or next {@link #run()} return {@link VcpuExit.Interrupted} promptly.

@@ -7,7 +7,11 @@ import dev.ignition.spi.HypervisorVm;
 import dev.ignition.spi.Vcpu;
 import dev.ignition.spi.VcpuExit;
 import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -49,7 +53,7 @@ public final class VcpuLoop implements Runnable {
     private volatile @Nullable Vcpu vcpu;
     private volatile boolean failedToCreate;
     private volatile boolean kickPending;
-    private final java.util.concurrent.ConcurrentLinkedQueue<Runnable> tasks = new java.util.concurrent.ConcurrentLinkedQueue<>();
+    private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
     private final @Nullable byte[] restoreState;
 
     /**
@@ -85,7 +89,7 @@ public final class VcpuLoop implements Runnable {
     /** Waits until the vCPU exists (or failed to be created); false if that took too long. */
     public boolean awaitCreated(Duration timeout) {
         try {
-            return created.await(timeout.toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
+            return created.await(timeout.toNanos(), TimeUnit.NANOSECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return false;
@@ -100,7 +104,7 @@ public final class VcpuLoop implements Runnable {
     /** Waits until the vCPU restored its state (or had none to restore, or failed); false on timeout. */
     public boolean awaitRestored(Duration timeout) {
         try {
-            return restored.await(timeout.toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
+            return restored.await(timeout.toNanos(), TimeUnit.NANOSECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return false;
@@ -137,7 +141,7 @@ public final class VcpuLoop implements Runnable {
             return true;
         }
         try {
-            return finished.await(timeout.toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
+            return finished.await(timeout.toNanos(), TimeUnit.NANOSECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return false;
@@ -200,8 +204,8 @@ public final class VcpuLoop implements Runnable {
      * Runs {@code task} on this vCPU's thread while the VM is paused (hypervisors may require
      * vCPU calls from the creating thread) and returns its result.
      */
-    public <T> java.util.concurrent.CompletableFuture<T> submit(java.util.function.Function<Vcpu, T> task) {
-        java.util.concurrent.CompletableFuture<T> f = new java.util.concurrent.CompletableFuture<>();
+    public <T> CompletableFuture<T> submit(Function<Vcpu, T> task) {
+        CompletableFuture<T> f = new CompletableFuture<>();
         tasks.add(() -> {
             Vcpu v = vcpu;
             if (v == null) {
@@ -218,7 +222,7 @@ public final class VcpuLoop implements Runnable {
     }
 
     /** The vCPU, while this loop runs it (null before it exists and after it closed). */
-    public @org.jspecify.annotations.Nullable Vcpu vcpu() {
+    public @Nullable Vcpu vcpu() {
         return vcpu;
     }
 
@@ -244,9 +248,9 @@ public final class VcpuLoop implements Runnable {
             VcpuExit exit = v.run();
             switch (exit) {
                 case VcpuExit.PortOut o -> bus.writePort(o.port(), o.size(), o.value());
-                case VcpuExit.PortIn in -> v.completeRead(bus.readPort(in.port(), in.size()));
+                case VcpuExit.PortIn in -> in.complete(bus.readPort(in.port(), in.size()));
                 case VcpuExit.MmioWrite w -> bus.writeMmio(w.address(), w.size(), w.value());
-                case VcpuExit.MmioRead r -> v.completeRead(bus.readMmio(r.address(), r.size()));
+                case VcpuExit.MmioRead r -> r.complete(bus.readMmio(r.address(), r.size()));
                 case VcpuExit.Interrupted i -> { }
                 case VcpuExit.Halted h -> host.finish(new VmExit.Shutdown("vCPU " + index + " halted with no interrupt to wake it"));
                 case VcpuExit.Shutdown s -> host.finish(new VmExit.Shutdown(s.reason()));

@@ -25,7 +25,7 @@ import org.slf4j.LoggerFactory;
  *     writes and re-run the instruction (PC unchanged; checked before ISV, which such faults need
  *     not carry). Otherwise MMIO: with ISV, a write returns {@link VcpuExit.MmioWrite} with the
  *     register's low bytes (XZR reads as 0) and PC + 4; a read returns {@link VcpuExit.MmioRead}
- *     and {@link #completeRead} writes the register (zero- or sign-extended per SSE/SF; XZR
+ *     and completing it ({@link VcpuExit.Read#complete}) writes the register (zero- or sign-extended per SSE/SF; XZR
  *     discards) and advances PC by 4. Cache maintenance on MMIO is skipped (PC + 4). ISV = 0
  *     (load/store pair, writeback, SIMD) on MMIO fails the vCPU with a message.</li>
  * <li>0x16 HVC: {@code hvc #0} is PSCI 1.0 (SMCCC: function in X0, result in X0); PC is not
@@ -59,7 +59,11 @@ public final class HvfVcpu implements Vcpu {
     private final ReentrantLock waitLock = new ReentrantLock();
     private final Condition wakeup = waitLock.newCondition();
     private boolean wakePending;
-    private Esr.@Nullable DataAbort pendingRead;
+    /** Answers this vCPU's read exits; one instance, so an exit allocates only its record. */
+    private final VcpuExit.ReadCompletion completion = this::completeRead;
+    /** The MMIO read exit not answered yet (compared by identity), and the load it stands for. */
+    private VcpuExit.@Nullable MmioRead pendingRead;
+    private Esr.@Nullable DataAbort pendingLoad;
     private volatile boolean running;
     private volatile boolean closed;
     private boolean warnedVtimer;
@@ -152,7 +156,7 @@ public final class HvfVcpu implements Vcpu {
     public VcpuExit run() {
         checkOwner();
         if (pendingRead != null) {
-            throw new IllegalStateException("answer the pending MMIO read with completeRead before running again");
+            throw new IllegalStateException("vCPU " + index + ": answer the pending MMIO read (complete it) before running again");
         }
         if (!ranOnce) {
             vm.awaitAllRestored(index);
@@ -292,22 +296,25 @@ public final class HvfVcpu implements Vcpu {
             advancePc();
             return new VcpuExit.MmioWrite(ipa, da.size(), da.storeValue(reg));
         }
-        pendingRead = da;
-        return new VcpuExit.MmioRead(ipa, da.size());
+        VcpuExit.MmioRead read = new VcpuExit.MmioRead(ipa, da.size(), completion);
+        pendingRead = read;
+        pendingLoad = da;
+        return read;
     }
 
-    @Override
-    public void completeRead(long value) {
+    private void completeRead(VcpuExit.Read exit, long value) {
         checkOwner();
-        Esr.DataAbort da = pendingRead;
-        if (da == null) {
-            throw new IllegalStateException("no MMIO read is pending on vCPU " + index);
+        Esr.DataAbort da = pendingLoad;
+        if (da == null || exit != pendingRead) {
+            throw new IllegalStateException("vCPU " + index + ": " + exit + " is not the pending read"
+                    + (da == null ? " (none is pending: answered already, or never this vCPU's)" : ""));
         }
         if (da.register() != 31) {
             hv.setReg(handle, Arm64Regs.X0 + da.register(), da.loadValue(value));
         }
         advancePc();
         pendingRead = null;
+        pendingLoad = null;
     }
 
     private @Nullable VcpuExit psci() {
@@ -397,7 +404,7 @@ public final class HvfVcpu implements Vcpu {
     public byte[] captureState() {
         checkOwner();
         if (pendingRead != null) {
-            throw new IllegalStateException("vCPU " + index + " has an unanswered MMIO read; call completeRead first");
+            throw new IllegalStateException("vCPU " + index + " has an unanswered MMIO read; complete it first");
         }
         long[] x = new long[31];
         for (int r = 0; r < 31; r++) {

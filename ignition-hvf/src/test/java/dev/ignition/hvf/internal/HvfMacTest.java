@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.ignition.Availability;
+import dev.ignition.device.DeviceContext;
+import dev.ignition.device.InterruptLine;
 import dev.ignition.internal.arm64.Arm64Boot;
 import dev.ignition.internal.arm64.Arm64Layout;
 import dev.ignition.internal.arm64.Pl011;
@@ -74,7 +76,7 @@ class HvfMacTest {
                         uart.write(w.address() - Arm64Layout.UART_BASE, w.size(), w.value());
                     } else if (e instanceof VcpuExit.MmioRead r) {
                         reads++;
-                        cpu.completeRead(uart.read(r.address() - Arm64Layout.UART_BASE, r.size()));
+                        r.complete(uart.read(r.address() - Arm64Layout.UART_BASE, r.size()));
                     } else {
                         break;
                     }
@@ -180,12 +182,12 @@ class HvfMacTest {
         Pl011 uart = new Pl011(Arm64Layout.UART_BASE, Arm64Layout.UART_SPI, out);
         try (GuestMemory mem = ram(256L << 20)) {
             try (HvfVm vm = (HvfVm) provider.createVm(new VmConfig(mem, 2, false))) {
-                uart.attach(new dev.ignition.device.DeviceContext() {
+                uart.attach(new DeviceContext() {
                     public GuestMemory memory() {
                         return mem;
                     }
 
-                    public dev.ignition.device.InterruptLine interruptLine(int irq) {
+                    public InterruptLine interruptLine(int irq) {
                         return high -> vm.setIrqLine(irq, high);
                     }
 
@@ -237,7 +239,7 @@ class HvfMacTest {
                 case VcpuExit.MmioWrite w when inUart(w.address()) ->
                         uart.write(w.address() - Arm64Layout.UART_BASE, w.size(), w.value());
                 case VcpuExit.MmioWrite w -> { }
-                case VcpuExit.MmioRead r -> cpu.completeRead(inUart(r.address())
+                case VcpuExit.MmioRead r -> r.complete(inUart(r.address())
                         ? uart.read(r.address() - Arm64Layout.UART_BASE, r.size()) : 0);
                 default -> {
                     return e;

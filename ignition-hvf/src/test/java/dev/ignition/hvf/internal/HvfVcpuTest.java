@@ -77,9 +77,9 @@ class HvfVcpuTest {
         long esr = TestVms.dabt(true, size, sse, 5, sf, false, 0x07);
         c0().x(5, 0xdead);
         fake.script(0, c -> exception(esr, MMIO));
-        assertThat(cpu.run()).isEqualTo(new VcpuExit.MmioRead(MMIO, size));
+        VcpuExit.MmioRead read = mmioRead(cpu.run(), size);
         assertThat(c0().pc()).as("PC not advanced before the read completes").isEqualTo(ENTRY);
-        cpu.completeRead(Long.parseUnsignedLong(device.substring(2), 16));
+        read.complete(Long.parseUnsignedLong(device.substring(2), 16));
         assertThat(c0().x(5)).isEqualTo(Long.parseUnsignedLong(expected.substring(2), 16));
         assertThat(c0().pc()).isEqualTo(ENTRY + 4);
     }
@@ -90,8 +90,7 @@ class HvfVcpuTest {
             c0().x(r, 1000 + r);
         }
         fake.script(0, c -> exception(TestVms.dabt(true, 4, false, 31, false, false, 0x07), MMIO));
-        assertThat(cpu.run()).isEqualTo(new VcpuExit.MmioRead(MMIO, 4));
-        cpu.completeRead(0x1234);
+        mmioRead(cpu.run(), 4).complete(0x1234);
         for (int r = 0; r < 31; r++) {
             assertThat(c0().x(r)).isEqualTo(1000 + r);
         }
@@ -114,13 +113,38 @@ class HvfVcpuTest {
         assertThat(cpu.run()).isEqualTo(new VcpuExit.MmioWrite(MMIO, 4, 0));
     }
 
+    private static VcpuExit.MmioRead mmioRead(VcpuExit exit, int size) {
+        assertThat(exit).isInstanceOf(VcpuExit.MmioRead.class);
+        VcpuExit.MmioRead r = (VcpuExit.MmioRead) exit;
+        assertThat(r.address()).isEqualTo(MMIO);
+        assertThat(r.size()).isEqualTo(size);
+        return r;
+    }
+
     @Test
     void readMustBeCompletedBeforeRunningAgain() {
-        assertThatThrownBy(() -> cpu.completeRead(1)).isInstanceOf(IllegalStateException.class)
-                .hasMessageContaining("no MMIO read is pending");
         fake.script(0, c -> exception(TestVms.dabt(true, 4, false, 1, false, false, 0x07), MMIO));
-        cpu.run();
-        assertThatThrownBy(cpu::run).isInstanceOf(IllegalStateException.class).hasMessageContaining("completeRead");
+        VcpuExit.MmioRead read = mmioRead(cpu.run(), 4);
+        assertThatThrownBy(cpu::run).isInstanceOf(IllegalStateException.class).hasMessageContaining("pending MMIO read");
+        read.complete(7);
+        assertThat(c0().x(1)).isEqualTo(7);
+    }
+
+    @Test
+    void aReadCompletesOnceAndOnlyWhilePending() {
+        c0().x(1, 0x55);
+        fake.script(0, c -> exception(TestVms.dabt(true, 4, false, 1, false, false, 0x07), MMIO));
+        VcpuExit.MmioRead read = mmioRead(cpu.run(), 4);
+        VcpuExit.MmioRead lookalike = new VcpuExit.MmioRead(MMIO, 4, read.completion());
+        assertThat(lookalike).isEqualTo(read);
+        assertThatThrownBy(() -> lookalike.complete(9)).isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("is not the pending read");
+        assertThat(c0().x(1)).as("a stale exit writes nothing").isEqualTo(0x55);
+        read.complete(1);
+        assertThatThrownBy(() -> read.complete(2)).isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("none is pending");
+        assertThat(c0().x(1)).isEqualTo(1);
+        assertThat(c0().pc()).as("PC advanced once").isEqualTo(ENTRY + 4);
     }
 
     @Test

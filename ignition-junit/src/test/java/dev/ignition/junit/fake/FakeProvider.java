@@ -129,6 +129,8 @@ public final class FakeProvider implements HypervisorProvider {
         private int phase = PRINT;
         private int printed;
         private int received;
+        private final VcpuExit.ReadCompletion completion = this::completeRead;
+        private VcpuExit.@Nullable Read pending;
 
         FakeVcpu(int index, GuestMemory memory) {
             this.index = index;
@@ -142,10 +144,13 @@ public final class FakeProvider implements HypervisorProvider {
 
         @Override
         public VcpuExit run() {
+            if (pending != null) {
+                throw new IllegalStateException("vCPU " + index + ": a read is not answered");
+            }
             if (exitRequested.getAndSet(false)) {
                 return new VcpuExit.Interrupted();
             }
-            return switch (phase) {
+            VcpuExit exit = switch (phase) {
                 case PRINT -> {
                     byte b = ready[printed++];
                     if (printed == ready.length) {
@@ -153,8 +158,8 @@ public final class FakeProvider implements HypervisorProvider {
                     }
                     yield new VcpuExit.PortOut(COM1, 1, b & 0xff);
                 }
-                case POLL -> new VcpuExit.PortIn(COM1 + 5, 1);
-                case READ -> new VcpuExit.PortIn(COM1, 1);
+                case POLL -> new VcpuExit.PortIn(COM1 + 5, 1, completion);
+                case READ -> new VcpuExit.PortIn(COM1, 1, completion);
                 case ECHO -> {
                     phase = POLL;
                     if (received == 0x04) {
@@ -166,10 +171,17 @@ public final class FakeProvider implements HypervisorProvider {
                 }
                 default -> new VcpuExit.Halted();
             };
+            if (exit instanceof VcpuExit.Read r) {
+                pending = r;
+            }
+            return exit;
         }
 
-        @Override
-        public void completeRead(long value) {
+        private void completeRead(VcpuExit.Read exit, long value) {
+            if (exit != pending) {
+                throw new IllegalStateException("vCPU " + index + ": " + exit + " is not the pending read");
+            }
+            pending = null;
             if (phase == POLL) {
                 if ((value & 1) != 0) {
                     phase = READ;

@@ -1,6 +1,7 @@
 package dev.ignition.kvm.internal;
 
 import dev.ignition.device.InterruptLine;
+import dev.ignition.internal.posix.Errno;
 import dev.ignition.internal.posix.EventFd;
 import dev.ignition.internal.posix.Libc;
 import java.lang.foreign.Arena;
@@ -63,7 +64,7 @@ final class KvmIrqfds implements AutoCloseable {
             if (rc < 0) {
                 efd.close();
                 LOG.warn("KVM_IRQFD for GSI {} failed ({}); that line uses KVM_IRQ_LINE", gsi,
-                        dev.ignition.internal.posix.Errno.name(-rc));
+                        Errno.name(-rc));
                 return Optional.empty();
             }
             l = new Line(efd, gsi);
@@ -140,7 +141,7 @@ final class KvmIrqfds implements AutoCloseable {
                 int rc = assign(efd.fd(), gsi, KvmIoctl.IRQFD_FLAG_DEASSIGN);
                 if (rc < 0) {
                     LOG.debug("KVM_IRQFD deassign for GSI {} failed ({})", gsi,
-                            dev.ignition.internal.posix.Errno.name(-rc));
+                            Errno.name(-rc));
                 }
             } finally {
                 efd.close();

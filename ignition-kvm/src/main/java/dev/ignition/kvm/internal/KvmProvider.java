@@ -9,9 +9,11 @@ import dev.ignition.spi.HypervisorVm;
 import dev.ignition.spi.VmConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import org.jspecify.annotations.Nullable;
 
 /** The KVM backend's entry point: probes {@code /dev/kvm} and creates {@link KvmVm}s. */
 public final class KvmProvider implements HypervisorProvider {
@@ -28,7 +30,7 @@ public final class KvmProvider implements HypervisorProvider {
     }
 
     /** A successful probe, kept: every build() asks, and /dev/kvm does not stop working. */
-    private static volatile @org.jspecify.annotations.Nullable Availability available;
+    private static volatile @Nullable Availability available;
 
     @Override
     public Availability availability() {
@@ -104,7 +106,7 @@ public final class KvmProvider implements HypervisorProvider {
      * Waits until the backend's background work is done: retired VMs closed, the shell pool full
      * (see {@code KvmShells}). For tests that count descriptors; not exported from the module.
      */
-    public static boolean awaitBackgroundWork(java.time.Duration timeout) throws InterruptedException {
+    public static boolean awaitBackgroundWork(Duration timeout) throws InterruptedException {
         return KvmSystem.get().shells.awaitIdle(timeout);
     }
 }

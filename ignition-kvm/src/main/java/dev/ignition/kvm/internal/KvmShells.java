@@ -11,6 +11,7 @@ import java.util.Deque;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -59,7 +60,7 @@ final class KvmShells {
     }
 
     /** The pool size from {@link #POOL_PROPERTY}: an integer from 0 to 64, else the default. */
-    static int poolSize(@org.jspecify.annotations.Nullable String property) {
+    static int poolSize(@Nullable String property) {
         if (property == null) {
             return DEFAULT_POOL;
         }
@@ -106,7 +107,7 @@ final class KvmShells {
             try {
                 Libc.close(vmFd);
             } catch (RuntimeException e) {
-                LOG.debug("closing retired KVM VM fd {}: {}", vmFd, e.toString());
+                LOG.debug("closing retired KVM VM fd {} failed", vmFd, e);
             } finally {
                 synchronized (this) {
                     closing--;
@@ -161,7 +162,7 @@ final class KvmShells {
                 s = make(kvmFd);
             } catch (RuntimeException e) {
                 // The next take() makes its shell itself and reports the error to its caller.
-                LOG.debug("KVM shell pool: {}", e.toString());
+                LOG.debug("KVM shell pool: making a shell failed", e);
             }
             synchronized (this) {
                 making = false;
@@ -194,7 +195,11 @@ final class KvmShells {
             // irqfds need the in-kernel irqchip, created above.
             return new Shell(vmFd, KvmIrqfds.probe(vmFd));
         } catch (RuntimeException e) {
-            Libc.close(vmFd);
+            try {
+                Libc.close(vmFd);
+            } catch (RuntimeException cleanup) {
+                e.addSuppressed(cleanup);
+            }
             throw e;
         }
     }

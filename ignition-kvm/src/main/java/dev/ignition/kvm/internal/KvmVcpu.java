@@ -6,8 +6,9 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
+import dev.ignition.IgnitionException;
+import dev.ignition.SnapshotMismatchException;
 import dev.ignition.internal.posix.Errno;
-import dev.ignition.internal.posix.Libc;
 import dev.ignition.internal.x86.LongModeSetup;
 import dev.ignition.spi.BootState;
 import dev.ignition.spi.Vcpu;
@@ -15,12 +16,17 @@ import dev.ignition.spi.VcpuExit;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import org.jspecify.annotations.Nullable;
 
 /**
  * A KVM vCPU: its fd, the shared {@code kvm_run} mapping, and the exit decoding. Created, run and
- * closed on one thread; {@link #requestExit()} may come from any thread.
+ * closed on one thread; {@link #requestExit()} may come from any thread. All system calls go
+ * through the {@link KvmLayer}, so that a fake can stand in for the kernel in unit tests.
  */
 final class KvmVcpu implements Vcpu {
     private static final long CR0_PE = 0x1;
@@ -44,7 +50,39 @@ final class KvmVcpu implements Vcpu {
         {0x2FF, 0x806}, // MTRRdefType: enabled, write-back
     };
 
-    private final KvmVm vm;
+    /**
+     * What a vCPU needs from its VM and the process-wide KVM facts: {@link KvmVm} in production, a
+     * fake in unit tests.
+     */
+    interface Host {
+        KvmLayer layer();
+
+        int vmFd();
+
+        /** Bytes of the vCPU's {@code kvm_run} mapping ({@code KVM_GET_VCPU_MMAP_SIZE}). */
+        long runSize();
+
+        /** {@code kvm_cpuid2} from {@code KVM_GET_SUPPORTED_CPUID} (header + entries). */
+        byte[] supportedCpuid();
+
+        /** The MSRs a snapshot tries to save. */
+        int[] candidateMsrs();
+
+        /** The MSRs found readable, so that the next capture does not probe again. */
+        void rememberSnapshotMsrs(int[] readable);
+    }
+
+    /** Shared: records are immutable, and a pause brings one per vCPU. */
+    private static final VcpuExit INTERRUPTED = new VcpuExit.Interrupted();
+    private static final VcpuExit HALTED = new VcpuExit.Halted();
+    /**
+     * {@code struct kvm_run} up to the end of its exit union: port I/O data outside it (KVM puts
+     * it on the next page) is malformed, as writing it would overwrite what we decode.
+     */
+    private static final long RUN_FIXED_END = KvmStructs.RUN_EXIT_OFFSET + 256;
+
+    private final Host host;
+    private final KvmLayer kvm;
     private final int index;
     private final int fd;
     private final MemorySegment run;
@@ -52,39 +90,61 @@ final class KvmVcpu implements Vcpu {
     private final Object kickLock = new Object();
     private boolean closed;
 
-    /** Pending exit state, for string I/O (count > 1) and for completing reads. */
-    private int ioRemaining;
-    private int ioIndex;
-    private int ioSize;
+    /** Answers this vCPU's read exits; one instance, so a read exit allocates only its record. */
+    private final VcpuExit.ReadCompletion completion = this::complete;
+    /** The read exit not answered yet; completions must present this very object. */
+    private VcpuExit.@Nullable Read pendingRead;
+    /**
+     * The last {@code KVM_RUN} stopped at port I/O or MMIO, which KVM finishes (writing a read's
+     * value to the register, or moving RIP on) only at the next {@code KVM_RUN}: see {@link #settle}.
+     */
+    private boolean entryOwed;
+
+    /**
+     * The port I/O instruction being delivered: KVM reports a string instruction ({@code rep
+     * ins/outs}) as one exit of {@code ioCount} elements at {@code ioDataOffset} in {@code kvm_run};
+     * {@link #run()} hands them to the VMM one at a time, {@code ioNext} being the next.
+     */
     private int ioPort;
+    private int ioSize;
     private boolean ioOut;
     private long ioDataOffset;
-    private int lastReason = -1;
+    private int ioCount;
+    private int ioNext;
     /** The vCPU's TSC frequency and CPUID as captured the first time (see captureState). */
-    private byte @org.jspecify.annotations.Nullable [] tscKhz;
-    private byte @org.jspecify.annotations.Nullable [] cpuid;
+    private byte @Nullable [] tscKhz;
+    private byte @Nullable [] cpuid;
 
     /** @param boot the entry state, or null when {@link #restoreState} will set every register */
-    KvmVcpu(KvmVm vm, int index, BootState.@org.jspecify.annotations.Nullable X86LongMode boot) {
-        this.vm = vm;
+    KvmVcpu(Host host, int index, BootState.@Nullable X86LongMode boot) {
+        this.host = host;
+        this.kvm = host.layer();
         this.index = index;
-        this.fd = Libc.ioctl(vm.vmFd, KvmIoctl.CREATE_VCPU.request, index, "KVM_CREATE_VCPU " + index);
+        this.fd = kvm.ioctl(host.vmFd(), KvmIoctl.CREATE_VCPU, index, "KVM_CREATE_VCPU " + index);
         MemorySegment mapped = null;
         try {
-            mapped = Libc.mmap(MemorySegment.NULL, vm.system.vcpuMmapSize, Libc.PROT_READ | Libc.PROT_WRITE,
-                    Libc.MAP_SHARED, fd, 0);
+            mapped = kvm.mapRun(fd, host.runSize());
             this.run = mapped;
-            this.tid = ThreadSignals.gettid();
-            setSignalMask(ThreadSignals.blockKickAndGetRunMask());
+            this.tid = kvm.threadId();
+            setSignalMask(kvm.blockKickSignal());
             setCpuid();
             if (boot != null) {
                 setBootState(boot);
             }
         } catch (RuntimeException e) {
-            if (mapped != null) {
-                Libc.munmap(mapped);
+            // A failing cleanup must not hide why creation failed.
+            try {
+                if (mapped != null) {
+                    kvm.unmapRun(mapped);
+                }
+            } catch (RuntimeException cleanup) {
+                e.addSuppressed(cleanup);
             }
-            Libc.close(fd);
+            try {
+                kvm.close(fd);
+            } catch (RuntimeException cleanup) {
+                e.addSuppressed(cleanup);
+            }
             throw e;
         }
     }
@@ -99,13 +159,13 @@ final class KvmVcpu implements Vcpu {
             MemorySegment m = a.allocate(KvmStructs.KVM_SIGNAL_MASK);
             m.set(JAVA_INT, 0, 8);
             m.set(JAVA_LONG.withByteAlignment(1), 4, mask);
-            Libc.ioctl(fd, KvmIoctl.SET_SIGNAL_MASK.request, m, "KVM_SET_SIGNAL_MASK");
+            kvm.ioctl(fd, KvmIoctl.SET_SIGNAL_MASK, m, "KVM_SET_SIGNAL_MASK");
         }
     }
 
     /** The host's supported CPUID, with the hypervisor bit (so guests find kvmclock) and this vCPU's APIC id. */
     private void setCpuid() {
-        byte[] cpuid = vm.system.supportedCpuid;
+        byte[] cpuid = host.supportedCpuid();
         try (Arena a = Arena.ofConfined()) {
             MemorySegment buf = KvmStructs.nativeCopy(a, cpuid);
             int nent = buf.get(JAVA_INT, 0);
@@ -120,14 +180,14 @@ final class KvmVcpu implements Vcpu {
                     e.set(JAVA_INT, 0x18, index); // EDX: x2APIC id
                 }
             }
-            Libc.ioctl(fd, KvmIoctl.SET_CPUID2.request, buf, "KVM_SET_CPUID2");
+            kvm.ioctl(fd, KvmIoctl.SET_CPUID2, buf, "KVM_SET_CPUID2");
         }
     }
 
     private void setBootState(BootState.X86LongMode boot) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment sregs = a.allocate(KvmStructs.KVM_SREGS);
-            Libc.ioctl(fd, KvmIoctl.GET_SREGS.request, sregs, "KVM_GET_SREGS");
+            kvm.ioctl(fd, KvmIoctl.GET_SREGS, sregs, "KVM_GET_SREGS");
             // CPL is the DPL of CS and SS; the selectors' RPL and the descriptors' DPL agree with it.
             int cpl = boot.cpl();
             boolean user = cpl == 3;
@@ -147,7 +207,7 @@ final class KvmVcpu implements Vcpu {
             setSreg(sregs, "cr3", boot.cr3());
             setSreg(sregs, "cr4", getSreg(sregs, "cr4") | CR4_PAE);
             setSreg(sregs, "efer", getSreg(sregs, "efer") | EFER_LME | EFER_LMA);
-            Libc.ioctl(fd, KvmIoctl.SET_SREGS.request, sregs, "KVM_SET_SREGS");
+            kvm.ioctl(fd, KvmIoctl.SET_SREGS, sregs, "KVM_SET_SREGS");
 
             MemorySegment regs = a.allocate(KvmStructs.KVM_REGS);
             KvmStructs.REGS_RFLAGS.set(regs, 0L, RFLAGS_RESERVED | (user ? RFLAGS_IOPL3 : 0));
@@ -155,7 +215,7 @@ final class KvmVcpu implements Vcpu {
             KvmStructs.REGS_RSP.set(regs, 0L, boot.rsp());
             KvmStructs.REGS_RBP.set(regs, 0L, boot.rsp());
             KvmStructs.REGS_RSI.set(regs, 0L, boot.rsi());
-            Libc.ioctl(fd, KvmIoctl.SET_REGS.request, regs, "KVM_SET_REGS");
+            kvm.ioctl(fd, KvmIoctl.SET_REGS, regs, "KVM_SET_REGS");
             if (user) {
                 // A user-mode program runs with interrupts off and touches no MSR: the kernel-boot
                 // setup below (as Firecracker does it for Linux) would be four ioctls for nothing.
@@ -166,7 +226,7 @@ final class KvmVcpu implements Vcpu {
             MemorySegment fpu = a.allocate(KvmStructs.KVM_FPU);
             KvmStructs.FPU_FCW.set(fpu, 0L, (short) 0x37f);
             KvmStructs.FPU_MXCSR.set(fpu, 0L, 0x1f80);
-            Libc.ioctl(fd, KvmIoctl.SET_FPU.request, fpu, "KVM_SET_FPU");
+            kvm.ioctl(fd, KvmIoctl.SET_FPU, fpu, "KVM_SET_FPU");
 
             long entry = KvmStructs.KVM_MSR_ENTRY.byteSize();
             MemorySegment msrs = a.allocate(KvmStructs.KVM_MSRS.byteSize() + BOOT_MSRS.length * entry, 8);
@@ -176,17 +236,17 @@ final class KvmVcpu implements Vcpu {
                 msrs.set(JAVA_INT, off, (int) BOOT_MSRS[i][0]);
                 msrs.set(JAVA_LONG, off + 8, BOOT_MSRS[i][1]);
             }
-            int written = Libc.ioctl(fd, KvmIoctl.SET_MSRS.request, msrs, "KVM_SET_MSRS");
+            int written = kvm.ioctl(fd, KvmIoctl.SET_MSRS, msrs, "KVM_SET_MSRS");
             if (written != BOOT_MSRS.length) {
-                throw new dev.ignition.IgnitionException("KVM_SET_MSRS set " + written + " of " + BOOT_MSRS.length
+                throw new IgnitionException("KVM_SET_MSRS set " + written + " of " + BOOT_MSRS.length
                         + " boot MSRs; MSR 0x" + Long.toHexString(BOOT_MSRS[written][0]) + " was refused");
             }
 
             MemorySegment lapic = a.allocate(KvmStructs.KVM_LAPIC_STATE);
-            Libc.ioctl(fd, KvmIoctl.GET_LAPIC.request, lapic, "KVM_GET_LAPIC");
+            kvm.ioctl(fd, KvmIoctl.GET_LAPIC, lapic, "KVM_GET_LAPIC");
             setLint(lapic, KvmStructs.APIC_LVT0, APIC_MODE_EXTINT);
             setLint(lapic, KvmStructs.APIC_LVT1, APIC_MODE_NMI);
-            Libc.ioctl(fd, KvmIoctl.SET_LAPIC.request, lapic, "KVM_SET_LAPIC");
+            kvm.ioctl(fd, KvmIoctl.SET_LAPIC, lapic, "KVM_SET_LAPIC");
         }
     }
 
@@ -229,18 +289,22 @@ final class KvmVcpu implements Vcpu {
 
     @Override
     public VcpuExit run() {
-        if (ioRemaining > 0) {
-            return nextStringIo();
+        if (pendingRead != null) {
+            throw new IllegalStateException("vCPU " + index + ": answer the pending " + pendingRead
+                    + " (complete it) before running again");
+        }
+        if (ioNext < ioCount) {
+            return nextPortAccess();
         }
         while (true) {
-            int rc = Libc.ioctlRaw(fd, KvmIoctl.RUN.request, 0);
+            int rc = kvm.run(fd);
+            entryOwed = false; // any return from KVM_RUN finished what the last exit left
             if (rc < 0) {
                 int errno = -rc;
                 if (errno == Errno.EINTR) {
                     KvmStructs.RUN_IMMEDIATE_EXIT.setVolatile(run, 0L, (byte) 0);
-                    ThreadSignals.drainKick();
-                    lastReason = KvmIoctl.EXIT_INTR;
-                    return new VcpuExit.Interrupted();
+                    kvm.drainKick();
+                    return INTERRUPTED;
                 }
                 if (errno == Errno.EAGAIN) {
                     continue;
@@ -251,42 +315,54 @@ final class KvmVcpu implements Vcpu {
         }
     }
 
+    /**
+     * Turns what the kernel wrote into {@code kvm_run} into an exit. Every value that sizes or
+     * places a later access is checked first: a bad one fails the vCPU instead of touching memory.
+     */
     private VcpuExit decodeExit() {
         int reason = (int) KvmStructs.RUN_EXIT_REASON.get(run, 0L);
-        lastReason = reason;
         MemorySegment exit = run.asSlice(KvmStructs.RUN_EXIT_OFFSET);
         switch (reason) {
             case KvmIoctl.EXIT_IO -> {
-                ioOut = (byte) KvmStructs.IO_DIRECTION.get(exit, 0L) == KvmStructs.IO_OUT;
-                ioSize = (byte) KvmStructs.IO_SIZE.get(exit, 0L);
-                ioPort = Short.toUnsignedInt((short) KvmStructs.IO_PORT.get(exit, 0L));
+                boolean out = (byte) KvmStructs.IO_DIRECTION.get(exit, 0L) == KvmStructs.IO_OUT;
+                int size = (byte) KvmStructs.IO_SIZE.get(exit, 0L);
+                int port = Short.toUnsignedInt((short) KvmStructs.IO_PORT.get(exit, 0L));
                 int count = (int) KvmStructs.IO_COUNT.get(exit, 0L);
-                ioDataOffset = (long) KvmStructs.IO_DATA_OFFSET.get(exit, 0L);
-                if ((ioSize != 1 && ioSize != 2 && ioSize != 4) || count < 1
-                        || ioDataOffset < 0 || ioDataOffset + (long) count * ioSize > run.byteSize()) {
-                    return new VcpuExit.Failed("malformed KVM_EXIT_IO (size " + ioSize + ", count " + count + ")");
+                long dataOffset = (long) KvmStructs.IO_DATA_OFFSET.get(exit, 0L);
+                if ((size != 1 && size != 2 && size != 4) || count < 1 || dataOffset < RUN_FIXED_END
+                        || dataOffset > run.byteSize() || (long) count * size > run.byteSize() - dataOffset) {
+                    return new VcpuExit.Failed("malformed KVM_EXIT_IO (port 0x" + Integer.toHexString(port) + ", size "
+                            + size + ", count " + Integer.toUnsignedString(count) + ", data offset " + dataOffset + ")");
                 }
-                ioRemaining = count;
-                ioIndex = 0;
-                return nextStringIo();
+                ioOut = out;
+                ioSize = size;
+                ioPort = port;
+                ioDataOffset = dataOffset;
+                ioCount = count;
+                ioNext = 0;
+                entryOwed = true;
+                return nextPortAccess();
             }
             case KvmIoctl.EXIT_MMIO -> {
                 long addr = (long) KvmStructs.MMIO_PHYS_ADDR.get(exit, 0L);
                 int len = (int) KvmStructs.MMIO_LEN.get(exit, 0L);
                 if (len < 1 || len > 8) {
-                    return new VcpuExit.Failed("malformed KVM_EXIT_MMIO (len " + len + ")");
+                    return new VcpuExit.Failed("malformed KVM_EXIT_MMIO at 0x" + Long.toHexString(addr)
+                            + " (len " + Integer.toUnsignedString(len) + ")");
                 }
+                entryOwed = true;
                 if ((byte) KvmStructs.MMIO_IS_WRITE.get(exit, 0L) != 0) {
                     return new VcpuExit.MmioWrite(addr, len, readLe(exit, KvmStructs.MMIO_DATA_OFFSET, len));
                 }
-                ioSize = len;
-                return new VcpuExit.MmioRead(addr, len);
+                VcpuExit.MmioRead read = new VcpuExit.MmioRead(addr, len, completion);
+                pendingRead = read;
+                return read;
             }
             case KvmIoctl.EXIT_INTR -> {
-                return new VcpuExit.Interrupted();
+                return INTERRUPTED;
             }
             case KvmIoctl.EXIT_HLT -> {
-                return new VcpuExit.Halted();
+                return HALTED;
             }
             case KvmIoctl.EXIT_SHUTDOWN -> {
                 return new VcpuExit.Shutdown("vCPU " + index + " triple-faulted (KVM_EXIT_SHUTDOWN)");
@@ -299,16 +375,16 @@ final class KvmVcpu implements Vcpu {
                 if (type == KvmIoctl.SYSTEM_EVENT_RESET) {
                     return new VcpuExit.Reset();
                 }
-                return new VcpuExit.Failed("KVM_EXIT_SYSTEM_EVENT type " + type);
+                return new VcpuExit.Failed("KVM_EXIT_SYSTEM_EVENT type " + Integer.toUnsignedString(type));
             }
             case KvmIoctl.EXIT_INTERNAL_ERROR -> {
                 int sub = (int) KvmStructs.EVENT_TYPE.get(exit, 0L);
-                int ndata = Math.min(16, (int) KvmStructs.EVENT_NDATA.get(exit, 0L));
+                long ndata = Math.min(MAX_INTERNAL_DATA, Integer.toUnsignedLong((int) KvmStructs.EVENT_NDATA.get(exit, 0L)));
                 StringBuilder data = new StringBuilder();
                 for (int i = 0; i < ndata; i++) {
                     data.append(i == 0 ? "" : " ").append("0x").append(Long.toHexString(exit.get(JAVA_LONG, 8 + 8L * i)));
                 }
-                return new VcpuExit.Failed("KVM internal error, suberror " + sub
+                return new VcpuExit.Failed("KVM internal error, suberror " + Integer.toUnsignedString(sub)
                         + (sub == 1 ? " (instruction emulation failed)" : "") + " data [" + data + "]");
             }
             case KvmIoctl.EXIT_FAIL_ENTRY -> {
@@ -316,32 +392,43 @@ final class KvmVcpu implements Vcpu {
                         + Long.toHexString(exit.get(JAVA_LONG, 0)));
             }
             default -> {
-                return new VcpuExit.Failed("unhandled KVM exit reason " + reason);
+                return new VcpuExit.Failed("unhandled KVM exit reason " + Integer.toUnsignedString(reason));
             }
         }
     }
 
-    private VcpuExit nextStringIo() {
-        long at = ioDataOffset + (long) ioIndex * ioSize;
+    /** {@code kvm_run.internal.data} has room for 16 values. */
+    private static final int MAX_INTERNAL_DATA = 16;
+
+    /** The next element of the port I/O instruction: a write now, or a read to be completed. */
+    private VcpuExit nextPortAccess() {
         if (ioOut) {
-            long value = readLe(run, at, ioSize);
-            ioIndex++;
-            ioRemaining--;
+            long value = readLe(run, ioDataOffset + (long) ioNext * ioSize, ioSize);
+            ioNext++;
             return new VcpuExit.PortOut(ioPort, ioSize, value);
         }
-        return new VcpuExit.PortIn(ioPort, ioSize);
+        VcpuExit.PortIn read = new VcpuExit.PortIn(ioPort, ioSize, completion);
+        pendingRead = read;
+        return read;
     }
 
-    @Override
-    public void completeRead(long value) {
-        if (lastReason == KvmIoctl.EXIT_IO && !ioOut && ioRemaining > 0) {
-            writeLe(run, ioDataOffset + (long) ioIndex * ioSize, ioSize, value);
-            ioIndex++;
-            ioRemaining--;
-        } else if (lastReason == KvmIoctl.EXIT_MMIO) {
-            writeLe(run.asSlice(KvmStructs.RUN_EXIT_OFFSET), KvmStructs.MMIO_DATA_OFFSET, ioSize, value);
-        } else {
-            throw new IllegalStateException("completeRead without a pending port or MMIO read");
+    /**
+     * Writes a read's value where KVM takes it at the next entry: the element's slot in the port
+     * I/O data, or {@code kvm_run.mmio.data}. Only the pending exit, once.
+     */
+    private void complete(VcpuExit.Read exit, long value) {
+        if (exit != pendingRead) {
+            throw new IllegalStateException("vCPU " + index + ": " + exit + " is not the pending read"
+                    + (pendingRead == null ? " (none is pending: answered already, or never this vCPU's)" : ""));
+        }
+        pendingRead = null;
+        switch (exit) {
+            case VcpuExit.PortIn in -> {
+                writeLe(run, ioDataOffset + (long) ioNext * ioSize, ioSize, value);
+                ioNext++;
+            }
+            case VcpuExit.MmioRead r ->
+                    writeLe(run, KvmStructs.RUN_EXIT_OFFSET + KvmStructs.MMIO_DATA_OFFSET, r.size(), value);
         }
     }
 
@@ -366,40 +453,48 @@ final class KvmVcpu implements Vcpu {
 
     @Override
     public boolean midInstruction() {
-        return ioRemaining > 0;
+        return ioNext < ioCount;
     }
 
+    /** Lets KVM finish an I/O or MMIO exit ({@code KVM_RUN} with {@code immediate_exit}, no guest code). */
     @Override
     public void settle() {
-        if (lastReason == KvmIoctl.EXIT_IO || lastReason == KvmIoctl.EXIT_MMIO) {
-            if (ioRemaining > 0) {
+        if (pendingRead != null) {
+            throw new IllegalStateException("cannot settle vCPU " + index + ": " + pendingRead + " is not answered");
+        }
+        if (entryOwed) {
+            if (ioNext < ioCount) {
                 throw new IllegalStateException("cannot settle vCPU " + index + " inside string I/O");
             }
-            KvmStructs.RUN_IMMEDIATE_EXIT.setVolatile(run, 0L, (byte) 1);
-            int rc = Libc.ioctlRaw(fd, KvmIoctl.RUN.request, 0);
-            KvmStructs.RUN_IMMEDIATE_EXIT.setVolatile(run, 0L, (byte) 0);
-            ThreadSignals.drainKick();
-            if (rc >= 0 || -rc != Errno.EINTR) {
-                throw new dev.ignition.IgnitionException("settling vCPU " + index
-                        + ": KVM_RUN with immediate_exit returned " + rc);
-            }
-            lastReason = KvmIoctl.EXIT_INTR;
+            runWithImmediateExit("settling");
+            entryOwed = false;
+        }
+    }
+
+    /** {@code KVM_RUN} that must return {@code EINTR} at once: it finishes pending work but runs no guest code. */
+    private void runWithImmediateExit(String why) {
+        KvmStructs.RUN_IMMEDIATE_EXIT.setVolatile(run, 0L, (byte) 1);
+        int rc = kvm.run(fd);
+        KvmStructs.RUN_IMMEDIATE_EXIT.setVolatile(run, 0L, (byte) 0);
+        kvm.drainKick();
+        if (rc >= 0 || -rc != Errno.EINTR) {
+            throw new IgnitionException(why + " vCPU " + index + ": KVM_RUN with immediate_exit returned " + rc);
         }
     }
 
     private int xsaveSize() {
-        int size = Libc.ioctlRaw(vm.vmFd, KvmIoctl.CHECK_EXTENSION.request, KvmIoctl.CAP_XSAVE2);
+        int size = kvm.ioctlRaw(host.vmFd(), KvmIoctl.CHECK_EXTENSION, KvmIoctl.CAP_XSAVE2);
         return Math.max(XSAVE_LEGACY_SIZE, size);
     }
 
     private byte[] get(Arena a, KvmIoctl op, long size) {
         MemorySegment buf = a.allocate(size, 8);
-        Libc.ioctl(fd, op.request, buf, op.kernelName() + " (vCPU " + index + ")");
+        kvm.ioctl(fd, op, buf, op.kernelName() + " (vCPU " + index + ")");
         return buf.toArray(JAVA_BYTE);
     }
 
     private void set(Arena a, KvmIoctl op, byte[] value) {
-        Libc.ioctl(fd, op.request, KvmStructs.nativeCopy(a, value), op.kernelName() + " (vCPU " + index + ")");
+        kvm.ioctl(fd, op, KvmStructs.nativeCopy(a, value), op.kernelName() + " (vCPU " + index + ")");
     }
 
     /**
@@ -409,14 +504,7 @@ final class KvmVcpu implements Vcpu {
      */
     @Override
     public void warmUp() {
-        KvmStructs.RUN_IMMEDIATE_EXIT.setVolatile(run, 0L, (byte) 1);
-        int rc = Libc.ioctlRaw(fd, KvmIoctl.RUN.request, 0);
-        KvmStructs.RUN_IMMEDIATE_EXIT.setVolatile(run, 0L, (byte) 0);
-        ThreadSignals.drainKick();
-        if (rc >= 0 || -rc != Errno.EINTR) {
-            throw new dev.ignition.IgnitionException("warming up vCPU " + index
-                    + ": KVM_RUN with immediate_exit returned " + rc);
-        }
+        runWithImmediateExit("warming up");
     }
 
     @Override
@@ -426,7 +514,7 @@ final class KvmVcpu implements Vcpu {
 
     @Override
     public byte[] captureState() {
-        StateBlob s = new StateBlob(StateBlob.Kind.VCPU);
+        KvmStateCodec s = new KvmStateCodec(KvmStateCodec.Kind.VCPU);
         try (Arena a = Arena.ofConfined()) {
             // MP_STATE first: reading it makes KVM accept pending APIC events.
             s.put("mp_state", get(a, KvmIoctl.GET_MP_STATE, 4));
@@ -439,8 +527,8 @@ final class KvmVcpu implements Vcpu {
             s.put("lapic", get(a, KvmIoctl.GET_LAPIC, KvmStructs.KVM_LAPIC_STATE.byteSize()));
             // Neither changes once the vCPU has run (KVM refuses new CPUID then): read once.
             if (tscKhz == null) {
-                int khz = Libc.ioctlRaw(fd, KvmIoctl.GET_TSC_KHZ.request, 0);
-                tscKhz = java.nio.ByteBuffer.allocate(4).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(Math.max(0, khz)).array();
+                int khz = kvm.ioctlRaw(fd, KvmIoctl.GET_TSC_KHZ, 0);
+                tscKhz = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(Math.max(0, khz)).array();
                 cpuid = currentCpuid(a);
             }
             s.put("tsc_khz", tscKhz.clone());
@@ -456,7 +544,7 @@ final class KvmVcpu implements Vcpu {
         long entry = KvmStructs.KVM_CPUID_ENTRY2.byteSize();
         MemorySegment buf = a.allocate(KvmStructs.KVM_CPUID2.byteSize() + KvmStructs.MAX_CPUID_ENTRIES * entry, 8);
         buf.set(JAVA_INT, 0, KvmStructs.MAX_CPUID_ENTRIES);
-        Libc.ioctl(fd, KvmIoctl.GET_CPUID2.request, buf, "KVM_GET_CPUID2");
+        kvm.ioctl(fd, KvmIoctl.GET_CPUID2, buf, "KVM_GET_CPUID2");
         int n = buf.get(JAVA_INT, 0);
         return buf.asSlice(0, KvmStructs.KVM_CPUID2.byteSize() + n * entry).toArray(JAVA_BYTE);
     }
@@ -465,12 +553,12 @@ final class KvmVcpu implements Vcpu {
     private byte[] captureMsrs(Arena a) {
         List<Integer> readable = new ArrayList<>();
         List<Long> values = new ArrayList<>();
-        int[] candidates = vm.system.candidateMsrs();
+        int[] candidates = host.candidateMsrs();
         int i = 0;
         while (i < candidates.length) {
             int n = Math.min(MAX_MSRS_PER_CALL, candidates.length - i);
             MemorySegment msrs = msrBuffer(a, candidates, i, n, null);
-            int got = Libc.ioctl(fd, KvmIoctl.GET_MSRS.request, msrs, "KVM_GET_MSRS");
+            int got = kvm.ioctl(fd, KvmIoctl.GET_MSRS, msrs, "KVM_GET_MSRS");
             for (int k = 0; k < got; k++) {
                 readable.add(candidates[i + k]);
                 values.add(msrs.get(JAVA_LONG, 8 + 16L * k + 8));
@@ -478,8 +566,8 @@ final class KvmVcpu implements Vcpu {
             i += got < n ? got + 1 : n; // skip the entry KVM stopped at
         }
         int[] kept = readable.stream().mapToInt(Integer::intValue).toArray();
-        vm.system.rememberSnapshotMsrs(kept);
-        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(16 * kept.length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        host.rememberSnapshotMsrs(kept);
+        ByteBuffer b = ByteBuffer.allocate(16 * kept.length).order(ByteOrder.LITTLE_ENDIAN);
         long tsc = 0;
         for (int k = 0; k < kept.length; k++) {
             if (kept[k] == MsrList.IA32_TSC) {
@@ -496,7 +584,7 @@ final class KvmVcpu implements Vcpu {
         return b.array();
     }
 
-    private static MemorySegment msrBuffer(Arena a, int[] indices, int from, int n, long[] values) {
+    private static MemorySegment msrBuffer(Arena a, int[] indices, int from, int n, long @Nullable [] values) {
         MemorySegment msrs = a.allocate(8 + 16L * n, 8);
         msrs.set(JAVA_INT, 0, n);
         for (int k = 0; k < n; k++) {
@@ -510,61 +598,80 @@ final class KvmVcpu implements Vcpu {
 
     @Override
     public void restoreState(byte[] state) {
-        StateBlob s = StateBlob.decode(StateBlob.Kind.VCPU, state);
+        KvmStateCodec s = KvmStateCodec.decode(KvmStateCodec.Kind.VCPU, state);
+        // Every record is checked before the first ioctl: a bad blob leaves the vCPU as it was.
+        byte[] cpuid = s.get("cpuid", -1);
+        byte[] mpState = s.get("mp_state", 4);
+        byte[] regs = s.get("regs", (int) KvmStructs.KVM_REGS.byteSize());
+        byte[] sregs = s.get("sregs", (int) KvmStructs.KVM_SREGS.byteSize());
+        byte[] xsave = s.get("xsave", -1);
+        byte[] xcrs = s.get("xcrs", 392);
+        byte[] debugregs = s.get("debugregs", 128);
+        byte[] lapic = s.get("lapic", (int) KvmStructs.KVM_LAPIC_STATE.byteSize());
+        int tscKhz = ByteBuffer.wrap(s.get("tsc_khz", 4)).order(ByteOrder.LITTLE_ENDIAN).getInt();
+        SavedMsrs msrs = SavedMsrs.decode(index, s.get("msrs", -1));
+        byte[] events = s.get("vcpu_events", 64);
         try (Arena a = Arena.ofConfined()) {
-            byte[] cpuid = s.get("cpuid", -1);
-            byte[] here = currentCpuid(a);
-            if (!java.util.Arrays.equals(cpuid, here)) {
-                throw new dev.ignition.SnapshotMismatchException("vCPU " + index + ": the snapshot's CPUID differs"
+            if (!Arrays.equals(cpuid, currentCpuid(a))) {
+                throw new SnapshotMismatchException("vCPU " + index + ": the snapshot's CPUID differs"
                         + " from what this host's KVM offers (snapshot taken on another CPU model or KVM version)");
             }
-            set(a, KvmIoctl.SET_CPUID2, cpuid);
-            set(a, KvmIoctl.SET_MP_STATE, s.get("mp_state", 4));
-            set(a, KvmIoctl.SET_REGS, s.get("regs", (int) KvmStructs.KVM_REGS.byteSize()));
-            set(a, KvmIoctl.SET_SREGS, s.get("sregs", (int) KvmStructs.KVM_SREGS.byteSize()));
-            byte[] xsave = s.get("xsave", -1);
-            if (xsave.length != xsaveSize()) {
-                throw new dev.ignition.SnapshotMismatchException("vCPU " + index + ": the snapshot's XSAVE area has "
-                        + xsave.length + " bytes, this host's has " + xsaveSize());
+            int xsaveHere = xsaveSize();
+            if (xsave.length != xsaveHere) {
+                throw new SnapshotMismatchException("vCPU " + index + ": the snapshot's XSAVE area has "
+                        + xsave.length + " bytes, this host's has " + xsaveHere);
             }
+            set(a, KvmIoctl.SET_CPUID2, cpuid);
+            set(a, KvmIoctl.SET_MP_STATE, mpState);
+            set(a, KvmIoctl.SET_REGS, regs);
+            set(a, KvmIoctl.SET_SREGS, sregs);
             set(a, KvmIoctl.SET_XSAVE, xsave);
-            set(a, KvmIoctl.SET_XCRS, s.get("xcrs", 392));
-            set(a, KvmIoctl.SET_DEBUGREGS, s.get("debugregs", 128));
+            set(a, KvmIoctl.SET_XCRS, xcrs);
+            set(a, KvmIoctl.SET_DEBUGREGS, debugregs);
             // LAPIC before MSRs: the TSC deadline only restores with the LVT timer in deadline mode.
-            set(a, KvmIoctl.SET_LAPIC, s.get("lapic", (int) KvmStructs.KVM_LAPIC_STATE.byteSize()));
-            restoreTscKhz(java.nio.ByteBuffer.wrap(s.get("tsc_khz", 4)).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt());
-            restoreMsrs(a, s.get("msrs", -1));
-            set(a, KvmIoctl.SET_VCPU_EVENTS, s.get("vcpu_events", 64));
+            set(a, KvmIoctl.SET_LAPIC, lapic);
+            restoreTscKhz(tscKhz);
+            restoreMsrs(a, msrs);
+            set(a, KvmIoctl.SET_VCPU_EVENTS, events);
         }
         // Tells the guest's kvmclock the vCPU was paused (EINVAL when kvmclock is not in use).
-        Libc.ioctlRaw(fd, KvmIoctl.KVMCLOCK_CTRL.request, 0);
+        kvm.ioctlRaw(fd, KvmIoctl.KVMCLOCK_CTRL, 0);
     }
 
     private void restoreTscKhz(int saved) {
-        int here = Libc.ioctlRaw(fd, KvmIoctl.GET_TSC_KHZ.request, 0);
+        int here = kvm.ioctlRaw(fd, KvmIoctl.GET_TSC_KHZ, 0);
         if (saved > 0 && here > 0 && Math.abs((long) here - saved) * 1_000_000L > (long) saved * 250) {
-            Libc.ioctl(fd, KvmIoctl.SET_TSC_KHZ.request, saved, "KVM_SET_TSC_KHZ " + saved);
+            kvm.ioctl(fd, KvmIoctl.SET_TSC_KHZ, saved, "KVM_SET_TSC_KHZ " + saved);
         }
     }
 
-    private void restoreMsrs(Arena a, byte[] msrs) {
-        if (msrs.length % 16 != 0) {
-            throw new dev.ignition.IgnitionException("vCPU " + index + ": MSR state is corrupt");
+    /** The {@code msrs} record: (u64 index, u64 value) pairs. */
+    private record SavedMsrs(int[] indices, long[] values) {
+        static SavedMsrs decode(int vcpu, byte[] msrs) {
+            if (msrs.length % 16 != 0) {
+                throw new IgnitionException("vCPU " + vcpu + ": MSR state is corrupt (" + msrs.length
+                        + " bytes, not a multiple of 16)");
+            }
+            int n = msrs.length / 16;
+            ByteBuffer b = ByteBuffer.wrap(msrs).order(ByteOrder.LITTLE_ENDIAN);
+            int[] idx = new int[n];
+            long[] val = new long[n];
+            for (int k = 0; k < n; k++) {
+                idx[k] = (int) b.getLong();
+                val[k] = b.getLong();
+            }
+            return new SavedMsrs(idx, val);
         }
-        int n = msrs.length / 16;
-        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(msrs).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-        int[] idx = new int[n];
-        long[] val = new long[n];
-        for (int k = 0; k < n; k++) {
-            idx[k] = (int) b.getLong();
-            val[k] = b.getLong();
-        }
+    }
+
+    private void restoreMsrs(Arena a, SavedMsrs msrs) {
+        int n = msrs.indices().length;
         for (int i = 0; i < n; i += MAX_MSRS_PER_CALL) {
             int m = Math.min(MAX_MSRS_PER_CALL, n - i);
-            int set = Libc.ioctl(fd, KvmIoctl.SET_MSRS.request, msrBuffer(a, idx, i, m, val), "KVM_SET_MSRS");
+            int set = kvm.ioctl(fd, KvmIoctl.SET_MSRS, msrBuffer(a, msrs.indices(), i, m, msrs.values()), "KVM_SET_MSRS");
             if (set != m) {
-                throw new dev.ignition.SnapshotMismatchException("vCPU " + index + ": KVM refused MSR 0x"
-                        + Integer.toHexString(idx[i + set]) + " on restore");
+                throw new SnapshotMismatchException("vCPU " + index + ": KVM refused MSR 0x"
+                        + Integer.toHexString(msrs.indices()[i + set]) + " on restore");
             }
         }
     }
@@ -577,7 +684,7 @@ final class KvmVcpu implements Vcpu {
             }
             KvmStructs.RUN_IMMEDIATE_EXIT.setVolatile(run, 0L, (byte) 1);
             VarHandle.fullFence();
-            ThreadSignals.kick(tid);
+            kvm.kick(tid);
         }
     }
 
@@ -589,8 +696,12 @@ final class KvmVcpu implements Vcpu {
             }
             closed = true;
         }
-        Libc.munmap(run);
-        Libc.close(fd);
-        ThreadSignals.drainKick();
+        // The exit (and its completion) may outlive the vCPU: nothing may write kvm_run once unmapped.
+        pendingRead = null;
+        ioCount = 0;
+        ioNext = 0;
+        kvm.unmapRun(run);
+        kvm.close(fd);
+        kvm.drainKick();
     }
 }

@@ -46,17 +46,17 @@ final class MsrList {
     }
 
     /** KVM_GET_MSR_INDEX_LIST, filtered, TSC_DEADLINE last. */
-    static int[] fromKernel(int kvmFd) {
+    static int[] fromKernel(KvmLayer kvm, int kvmFd) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment probe = a.allocate(4 + 4 * 4L, 4);
-            int rc = Libc.ioctlRaw(kvmFd, KvmIoctl.GET_MSR_INDEX_LIST.request, probe);
+            int rc = kvm.ioctlRaw(kvmFd, KvmIoctl.GET_MSR_INDEX_LIST, probe);
             int n = probe.get(JAVA_INT, 0);
             if (rc < 0 && -rc != Errno.E2BIG) {
                 throw Libc.error("ioctl(KVM_GET_MSR_INDEX_LIST)", -rc);
             }
             MemorySegment list = a.allocate(4 + 4L * n, 4);
             list.set(JAVA_INT, 0, n);
-            Libc.ioctl(kvmFd, KvmIoctl.GET_MSR_INDEX_LIST.request, list, "KVM_GET_MSR_INDEX_LIST");
+            kvm.ioctl(kvmFd, KvmIoctl.GET_MSR_INDEX_LIST, list, "KVM_GET_MSR_INDEX_LIST");
             n = list.get(JAVA_INT, 0);
             List<Integer> out = new ArrayList<>();
             boolean deadline = false;

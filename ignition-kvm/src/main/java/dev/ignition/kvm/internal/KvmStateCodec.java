@@ -1,26 +1,36 @@
 package dev.ignition.kvm.internal;
 
 import dev.ignition.IgnitionException;
-import java.nio.BufferUnderflowException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.charset.StandardCharsets;
+import dev.ignition.internal.state.StateReader;
+import dev.ignition.internal.state.StateWriter;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * The byte format of captured KVM vCPU and VM state: magic, format version, then records of
- * (tag, length, bytes), each the struct one {@code KVM_GET_*} ioctl returned. Decoding checks
- * every length against the buffer, so a corrupted or crafted blob is rejected with a message
- * instead of being handed to the kernel.
+ * Captured KVM vCPU and VM state on the snapshot's one state encoding ({@link StateWriter}): a
+ * record {@code KVCP} (vCPU) or {@code KVVM} (VM) holding a list of named sections, each the
+ * struct one {@code KVM_GET_*} ioctl returned. The reader bounds every length before allocating,
+ * so a corrupted or crafted blob is rejected with a message instead of being handed to the
+ * kernel; the callers check each section's exact size against the struct it must fill.
  */
 final class KvmStateCodec {
-    static final int VERSION = 1;
-    private static final int MAGIC_VCPU = 0x5643_4b49; // "IKCV"
-    private static final int MAGIC_VM = 0x4d56_4b49; // "IKVM"
+    /** Version 2: on the shared encoding (version 1 was a format of this class's own). */
+    static final int VERSION = 2;
     private static final int MAX_TAG_LENGTH = 64;
+    private static final int MAX_SECTIONS = 64;
+    /** Larger than any KVM struct (XSAVE with AMX is 11 KiB, CPUID with 256 entries 10 KiB). */
+    private static final int MAX_SECTION_BYTES = 1 << 20;
 
-    enum Kind { VCPU, VM }
+    enum Kind {
+        VCPU("KVCP"),
+        VM("KVVM");
+
+        final String recordTag;
+
+        Kind(String recordTag) {
+            this.recordTag = recordTag;
+        }
+    }
 
     private final Kind kind;
     private final Map<String, byte[]> records = new LinkedHashMap<>();
@@ -52,59 +62,37 @@ final class KvmStateCodec {
     }
 
     byte[] encode() {
-        int size = 8;
+        int size = 16;
         for (Map.Entry<String, byte[]> e : records.entrySet()) {
-            size += 2 + e.getKey().length() + 4 + e.getValue().length;
+            size += 10 + e.getKey().length() + e.getValue().length;
         }
-        ByteBuffer b = ByteBuffer.allocate(size).order(ByteOrder.LITTLE_ENDIAN);
-        b.putInt(magic(kind)).putInt(VERSION);
-        for (Map.Entry<String, byte[]> e : records.entrySet()) {
-            byte[] tag = e.getKey().getBytes(StandardCharsets.US_ASCII);
-            b.putShort((short) tag.length).put(tag).putInt(e.getValue().length).put(e.getValue());
-        }
-        return b.array();
+        StateWriter w = new StateWriter(size).begin(kind.recordTag, VERSION).list(records.size());
+        records.forEach((tag, value) -> w.string(tag).bytes(value));
+        return w.end().toByteArray();
     }
 
+    /**
+     * Decodes a blob from {@link #encode()}.
+     *
+     * @throws dev.ignition.internal.state.CorruptStateException if it is not such a blob
+     * @throws dev.ignition.internal.state.UnsupportedStateVersionException for another version
+     */
     static KvmStateCodec decode(Kind kind, byte[] data) {
-        ByteBuffer b = ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN);
-        try {
-            int magic = b.getInt();
-            if (magic != magic(kind)) {
-                throw new IgnitionException("not a KVM " + kind + " state blob (magic 0x" + Integer.toHexString(magic) + ")");
+        StateReader r = StateReader.open(data, "KVM " + kind + " state", kind.recordTag, VERSION);
+        int n = r.list("sections", MAX_SECTIONS, 10);
+        KvmStateCodec blob = new KvmStateCodec(kind);
+        for (int i = 0; i < n; i++) {
+            String tag = r.string("section name", MAX_TAG_LENGTH);
+            if (tag.isEmpty()) {
+                throw r.invalid("section name", "empty");
             }
-            int version = b.getInt();
-            if (version != VERSION) {
-                throw new IgnitionException("KVM " + kind + " state format version " + version
-                        + " is not supported (this build reads version " + VERSION + ")");
+            byte[] value = r.bytes(tag, MAX_SECTION_BYTES);
+            if (blob.records.putIfAbsent(tag, value) != null) {
+                // The encoder writes each section once; a second copy is corruption, not an update.
+                throw r.invalid(tag, "appears twice");
             }
-            KvmStateCodec blob = new KvmStateCodec(kind);
-            while (b.hasRemaining()) {
-                int tagLen = Short.toUnsignedInt(b.getShort());
-                if (tagLen == 0 || tagLen > MAX_TAG_LENGTH || tagLen > b.remaining()) {
-                    throw new IgnitionException("KVM " + kind + " state blob is corrupt (tag length " + tagLen + ")");
-                }
-                byte[] tagBytes = new byte[tagLen];
-                b.get(tagBytes);
-                String tag = new String(tagBytes, StandardCharsets.US_ASCII);
-                int len = b.getInt();
-                if (len < 0 || len > b.remaining()) {
-                    throw new IgnitionException("KVM " + kind + " state blob is truncated in record '" + tag + "'");
-                }
-                if (blob.records.containsKey(tag)) {
-                    // The encoder writes each tag once; a second copy is corruption, not an update.
-                    throw new IgnitionException("KVM " + kind + " state blob is corrupt (record '" + tag + "' twice)");
-                }
-                byte[] value = new byte[len];
-                b.get(value);
-                blob.records.put(tag, value);
-            }
-            return blob;
-        } catch (BufferUnderflowException e) {
-            throw new IgnitionException("KVM " + kind + " state blob is truncated", e);
         }
-    }
-
-    private static int magic(Kind kind) {
-        return kind == Kind.VCPU ? MAGIC_VCPU : MAGIC_VM;
+        r.end();
+        return blob;
     }
 }

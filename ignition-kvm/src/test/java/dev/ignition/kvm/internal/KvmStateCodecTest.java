@@ -4,9 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.ignition.IgnitionException;
-import java.nio.BufferUnderflowException;
+import dev.ignition.internal.state.CorruptStateException;
+import dev.ignition.internal.state.StateReader;
+import dev.ignition.internal.state.StateWriter;
+import dev.ignition.internal.state.UnsupportedStateVersionException;
 import java.util.Arrays;
-import java.util.HexFormat;
 import java.util.Map;
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
@@ -19,17 +21,21 @@ import org.junit.jupiter.api.Test;
 /** The KVM state container: its byte format, round trips, and hostile blobs. */
 class KvmStateCodecTest {
     @Test
-    void theByteFormatIsMagicVersionThenTaggedRecords() {
+    void theFormatIsOneRecordOfTheSharedEncodingWithAListOfNamedSections() {
         byte[] encoded = new KvmStateCodec(KvmStateCodec.Kind.VCPU)
                 .put("ab", new byte[] {1, 2, 3})
                 .put("c", new byte[0])
                 .encode();
-        assertThat(HexFormat.of().formatHex(encoded)).isEqualTo(
-                "494b4356" + "01000000" // "IKCV", version 1
-                        + "0200" + "6162" + "03000000" + "010203"
-                        + "0100" + "63" + "00000000");
-        assertThat(HexFormat.of().formatHex(new KvmStateCodec(KvmStateCodec.Kind.VM).encode()))
-                .isEqualTo("494b564d01000000");
+        StateReader r = StateReader.open(encoded, "test", "KVCP", 2);
+        assertThat(r.list("sections", 10, 1)).isEqualTo(2);
+        assertThat(r.string("name", 64)).isEqualTo("ab");
+        assertThat(r.bytes("value", 64)).containsExactly(1, 2, 3);
+        assertThat(r.string("name", 64)).isEqualTo("c");
+        assertThat(r.bytes("value", 64)).isEmpty();
+        r.end();
+        StateReader vm = StateReader.open(new KvmStateCodec(KvmStateCodec.Kind.VM).encode(), "test", "KVVM", 2);
+        assertThat(vm.list("sections", 10, 1)).isZero();
+        vm.end();
     }
 
     @Provide
@@ -51,24 +57,14 @@ class KvmStateCodecTest {
     }
 
     @Property(tries = 200)
-    void aTruncatedBlobYieldsAPrefixOfItsRecordsOrAnIgnitionException(@ForAll("records") Map<String, byte[]> records,
-                                                     @ForAll @IntRange(min = 0, max = 10_000) int cut) {
+    void everyTruncationIsRefusedNamingTheBlob(@ForAll("records") Map<String, byte[]> records,
+                                               @ForAll @IntRange(min = 0, max = 10_000) int cut) {
         KvmStateCodec c = new KvmStateCodec(KvmStateCodec.Kind.VCPU);
         records.forEach(c::put);
         byte[] full = c.encode();
-        int length = cut % full.length;
-        byte[] prefix = Arrays.copyOf(full, length);
-        // A prefix may end on a record boundary and decode to fewer records; it must never fail otherwise.
-        try {
-            KvmStateCodec partial = KvmStateCodec.decode(KvmStateCodec.Kind.VCPU, prefix);
-            for (Map.Entry<String, byte[]> e : records.entrySet()) {
-                if (partial.has(e.getKey())) {
-                    assertThat(partial.get(e.getKey(), -1)).isEqualTo(e.getValue());
-                }
-            }
-        } catch (IgnitionException expected) {
-            assertThat(expected.getMessage()).contains("KVM VCPU state blob");
-        }
+        byte[] prefix = Arrays.copyOf(full, cut % full.length);
+        assertThatThrownBy(() -> KvmStateCodec.decode(KvmStateCodec.Kind.VCPU, prefix))
+                .isInstanceOf(CorruptStateException.class).hasMessageStartingWith("KVM VCPU state");
     }
 
     @Property(tries = 500)
@@ -87,47 +83,44 @@ class KvmStateCodecTest {
     }
 
     @Test
-    void aBlobOfTheOtherKindIsRefusedByItsMagic() {
+    void aBlobOfTheOtherKindIsRefusedByItsTag() {
         byte[] vm = new KvmStateCodec(KvmStateCodec.Kind.VM).put("pit2", new byte[4]).encode();
         assertThatThrownBy(() -> KvmStateCodec.decode(KvmStateCodec.Kind.VCPU, vm))
-                .isInstanceOf(IgnitionException.class).hasMessage("not a KVM VCPU state blob (magic 0x4d564b49)");
+                .isInstanceOf(CorruptStateException.class)
+                .hasMessage("KVM VCPU state: expected a record 'KVCP', found 'KVVM'");
     }
 
     @Test
     void anotherFormatVersionIsRefusedByNumber() {
         byte[] b = new KvmStateCodec(KvmStateCodec.Kind.VCPU).encode();
-        b[4] = 2;
-        assertThatThrownBy(() -> KvmStateCodec.decode(KvmStateCodec.Kind.VCPU, b)).isInstanceOf(IgnitionException.class)
-                .hasMessage("KVM VCPU state format version 2 is not supported (this build reads version 1)");
+        b[4] = 1; // the u16 version follows the 4-byte tag
+        assertThatThrownBy(() -> KvmStateCodec.decode(KvmStateCodec.Kind.VCPU, b))
+                .isInstanceOf(UnsupportedStateVersionException.class)
+                .hasMessage("KVM VCPU state: record 'KVCP' has version 1; this build reads version 2");
     }
 
     @Test
-    void truncationKeepsItsCause() {
-        assertThatThrownBy(() -> KvmStateCodec.decode(KvmStateCodec.Kind.VM, new byte[] {0x49, 0x4b}))
-                .isInstanceOf(IgnitionException.class).hasMessage("KVM VM state blob is truncated")
-                .hasCauseInstanceOf(BufferUnderflowException.class);
+    void aTwoByteBlobIsRefusedAsTruncated() {
+        assertThatThrownBy(() -> KvmStateCodec.decode(KvmStateCodec.Kind.VM, new byte[] {0x4b, 0x56}))
+                .isInstanceOf(CorruptStateException.class).hasMessageContaining("truncated");
     }
 
     @Test
-    void corruptLengthsAndDuplicatesAreNamed() {
-        byte[] good = new KvmStateCodec(KvmStateCodec.Kind.VM).put("clock", new byte[] {9, 9}).encode();
-        byte[] zeroTag = good.clone();
-        zeroTag[8] = 0;
-        assertThatThrownBy(() -> KvmStateCodec.decode(KvmStateCodec.Kind.VM, zeroTag))
-                .hasMessage("KVM VM state blob is corrupt (tag length 0)");
-        byte[] longTag = good.clone();
-        longTag[8] = 65;
-        assertThatThrownBy(() -> KvmStateCodec.decode(KvmStateCodec.Kind.VM, longTag))
-                .hasMessage("KVM VM state blob is corrupt (tag length 65)");
-        byte[] hugeRecord = good.clone();
-        hugeRecord[8 + 2 + 5 + 3] = (byte) 0x80; // length 0x80000002: negative as int
-        assertThatThrownBy(() -> KvmStateCodec.decode(KvmStateCodec.Kind.VM, hugeRecord))
-                .hasMessage("KVM VM state blob is truncated in record 'clock'");
-        byte[] twice = new byte[good.length + good.length - 8];
-        System.arraycopy(good, 0, twice, 0, good.length);
-        System.arraycopy(good, 8, twice, good.length, good.length - 8);
-        assertThatThrownBy(() -> KvmStateCodec.decode(KvmStateCodec.Kind.VM, twice))
-                .hasMessage("KVM VM state blob is corrupt (record 'clock' twice)");
+    void badSectionNamesAndDuplicatesAreNamed() {
+        assertThatThrownBy(() -> KvmStateCodec.decode(KvmStateCodec.Kind.VM, sections("", "ok")))
+                .hasMessageContaining("field 'section name': empty");
+        assertThatThrownBy(() -> KvmStateCodec.decode(KvmStateCodec.Kind.VM, sections("x".repeat(65))))
+                .hasMessageContaining("field 'section name'").hasMessageContaining("at most 64");
+        assertThatThrownBy(() -> KvmStateCodec.decode(KvmStateCodec.Kind.VM, sections("clock", "clock")))
+                .hasMessageContaining("field 'clock': appears twice");
+    }
+
+    private static byte[] sections(String... names) {
+        StateWriter w = new StateWriter().begin("KVVM", 2).list(names.length);
+        for (String n : names) {
+            w.string(n).bytes(new byte[] {9, 9});
+        }
+        return w.end().toByteArray();
     }
 
     @Test

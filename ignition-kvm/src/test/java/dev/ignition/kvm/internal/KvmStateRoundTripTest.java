@@ -235,7 +235,7 @@ class KvmStateRoundTripTest {
         assertThatThrownBy(() -> KvmVm.restoreState(b, VM_FD, s.encode())).isInstanceOf(IgnitionException.class)
                 .hasMessage("KVM VM state: irqchip record 2 is corrupt");
         assertThatThrownBy(() -> KvmVm.restoreState(b, VM_FD, captured())).isInstanceOf(IgnitionException.class)
-                .hasMessageStartingWith("not a KVM VM state blob");
+                .hasMessage("KVM VM state: expected a record 'KVVM', found 'KVCP'");
         assertThat(b.calls).isEmpty();
     }
 }

@@ -86,6 +86,6 @@ final class TestMemory {
     }
 
     static void deleteTree(Path p) {
-        dev.ignition.snapshot.internal.Fs.deleteTree(p);
+        dev.ignition.snapshot.internal.DurableFiles.deleteTree(p);
     }
 }

@@ -70,6 +70,6 @@ final class BenchMemory {
     }
 
     static void delete(Path dir) {
-        dev.ignition.snapshot.internal.Fs.deleteTree(dir);
+        dev.ignition.snapshot.internal.DurableFiles.deleteTree(dir);
     }
 }

@@ -219,7 +219,7 @@ public final class ChainResolver {
         byte[] data;
         try {
             data = SafeFiles.readExactly(f, name, entry.size());
-        } catch (Fs.SizeMismatch e) {
+        } catch (DurableFiles.SizeMismatch e) {
             throw new CorruptLayerException(layer, name + " is " + e.actual() + " bytes but the manifest says "
                     + entry.size());
         } catch (NoSuchFileException e) {

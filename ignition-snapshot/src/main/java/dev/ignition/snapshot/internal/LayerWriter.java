@@ -80,12 +80,12 @@ public final class LayerWriter {
                                 runStart = p;
                             }
                         } else if (runStart >= 0) {
-                            Fs.writeFully(ch, c.asSlice(runStart, p - runStart).asByteBuffer(), base + off + runStart);
+                            DurableFiles.writeFully(ch, c.asSlice(runStart, p - runStart).asByteBuffer(), base + off + runStart);
                             runStart = -1;
                         }
                     }
                     if (runStart >= 0) {
-                        Fs.writeFully(ch, c.asSlice(runStart, len - runStart).asByteBuffer(), base + off + runStart);
+                        DurableFiles.writeFully(ch, c.asSlice(runStart, len - runStart).asByteBuffer(), base + off + runStart);
                     }
                 }
             }
@@ -119,7 +119,7 @@ public final class LayerWriter {
         Map<String, Manifest.FileEntry> files = new HashMap<>();
         byte[] idx = runs.encode();
         long s0 = System.nanoTime();
-        Fs.writeNewFile(dir.resolve(Manifest.PAGES_IDX), idx);
+        DurableFiles.writeNewFile(dir.resolve(Manifest.PAGES_IDX), idx);
         syncTime += System.nanoTime() - s0;
         files.put(Manifest.PAGES_IDX, new Manifest.FileEntry(idx.length, Checksums.crc32c(idx, 0, idx.length)));
 
@@ -136,7 +136,7 @@ public final class LayerWriter {
                     // Large contiguous runs go straight from guest memory to the file: one copy.
                     ByteBuffer direct = slice.asByteBuffer();
                     crc.update(direct.duplicate());
-                    Fs.writeFully(ch, direct, written[0]);
+                    DurableFiles.writeFully(ch, direct, written[0]);
                     written[0] += size;
                     return;
                 }
@@ -241,7 +241,7 @@ public final class LayerWriter {
             throws IOException {
         ByteBuffer b = staging.asSlice(0, n).asByteBuffer();
         crc.update(b.duplicate());
-        Fs.writeFully(ch, b, written[0]);
+        DurableFiles.writeFully(ch, b, written[0]);
         written[0] += n;
     }
 
@@ -302,7 +302,7 @@ public final class LayerWriter {
             off += b.length;
         }
         long s0 = System.nanoTime();
-        Fs.writeNewFile(dir.resolve(Manifest.STATE_BIN), all);
+        DurableFiles.writeNewFile(dir.resolve(Manifest.STATE_BIN), all);
         long sync = System.nanoTime() - s0;
         return new StateOut(new Manifest.FileEntry(all.length, Checksums.crc32c(all, 0, all.length)), entries, sync);
     }

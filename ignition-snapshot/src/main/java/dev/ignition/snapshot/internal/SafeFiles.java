@@ -123,13 +123,13 @@ public final class SafeFiles {
      * Reads a whole file that must be exactly {@code expected} bytes, checked on the open channel
      * before anything is allocated.
      *
-     * @throws Fs.SizeMismatch if its size differs
+     * @throws DurableFiles.SizeMismatch if its size differs
      */
     public static byte[] readExactly(Path f, String what, long expected) throws IOException {
         try (FileChannel ch = openRead(f, what)) {
             long size = ch.size();
             if (size != expected || size > Integer.MAX_VALUE - 8) {
-                throw new Fs.SizeMismatch(size);
+                throw new DurableFiles.SizeMismatch(size);
             }
             return readFully(ch, (int) size, what);
         }

@@ -163,9 +163,9 @@ public final class StoreImpl implements AutoCloseable {
                     try {
                         if (!Files.exists(marker, LinkOption.NOFOLLOW_LINKS)) {
                             Path t = s.tmp.resolve(UUID.randomUUID() + ".marker");
-                            Fs.writeNewFile(t, MARKER_TEXT.getBytes(StandardCharsets.UTF_8));
+                            DurableFiles.writeNewFile(t, MARKER_TEXT.getBytes(StandardCharsets.UTF_8));
                             Files.move(t, marker, StandardCopyOption.ATOMIC_MOVE);
-                            Fs.fsyncDir(root);
+                            DurableFiles.fsyncDir(root);
                         }
                         s.cleanTmp();
                         WorkArea.removeStale(s.work);
@@ -325,13 +325,13 @@ public final class StoreImpl implements AutoCloseable {
         int n = 0;
         try (DirectoryStream<Path> s = Files.newDirectoryStream(tmp)) {
             for (Path p : s) {
-                Fs.deleteTree(p);
+                DurableFiles.deleteTree(p);
                 n++;
             }
         }
         if (n > 0) {
             LOG.info("Removed {} leftover(s) of interrupted writes or deletions from {}", n, tmp);
-            Fs.fsyncDir(tmp);
+            DurableFiles.fsyncDir(tmp);
         }
     }
 
@@ -450,9 +450,9 @@ public final class StoreImpl implements AutoCloseable {
 
     private void publishName(String name, LayerId id) throws IOException {
         Path t = tmp.resolve(UUID.randomUUID() + ".ref");
-        Fs.writeNewFile(t, (id.hex() + "\n").getBytes(StandardCharsets.US_ASCII));
+        DurableFiles.writeNewFile(t, (id.hex() + "\n").getBytes(StandardCharsets.US_ASCII));
         Files.move(t, namePath(name), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        Fs.fsyncDir(names);
+        DurableFiles.fsyncDir(names);
     }
 
     // ---- writing -------------------------------------------------------------------------
@@ -567,13 +567,13 @@ public final class StoreImpl implements AutoCloseable {
             long p0 = System.nanoTime();
             byte[] bytes = ManifestCodec.encode(m);
             WriteFaults.at(WriteFaults.Step.MANIFEST);
-            Fs.writeNewFile(work.resolve(Manifest.MANIFEST), bytes);
-            Fs.fsyncDir(work);
+            DurableFiles.writeNewFile(work.resolve(Manifest.MANIFEST), bytes);
+            DurableFiles.fsyncDir(work);
             LayerId id = new LayerId(Checksums.sha256Hex(bytes));
             Path dest = layers.resolve(id.hex());
             boolean dedup = Files.isDirectory(dest, LinkOption.NOFOLLOW_LINKS);
             if (dedup) {
-                Fs.deleteTree(work);
+                DurableFiles.deleteTree(work);
             } else {
                 try {
                     WriteFaults.at(WriteFaults.Step.RENAME);
@@ -581,7 +581,7 @@ public final class StoreImpl implements AutoCloseable {
                 } catch (AtomicMoveNotSupportedException | FileAlreadyExistsException e) {
                     throw new SnapshotException("cannot publish layer " + id + ": " + e, e);
                 }
-                Fs.fsyncDir(layers);
+                DurableFiles.fsyncDir(layers);
             }
             WriteFaults.at(WriteFaults.Step.NAME);
             publishName(name, id);
@@ -591,10 +591,10 @@ public final class StoreImpl implements AutoCloseable {
             return new WriteResult(name, layer.info(), m.storedPages(), dedup,
                     new WriteTimings(w.writeNanos(), w.syncNanos(), end - p0, end - t0));
         } catch (IOException e) {
-            Fs.deleteTree(work);
+            DurableFiles.deleteTree(work);
             throw new SnapshotException("cannot write snapshot '" + name + "' in " + root + ": " + e, e);
         } catch (RuntimeException e) {
-            Fs.deleteTree(work);
+            DurableFiles.deleteTree(work);
             throw e;
         }
     }
@@ -740,7 +740,7 @@ public final class StoreImpl implements AutoCloseable {
             try {
                 if (sharedByOtherName) {
                     Files.delete(namePath(name));
-                    Fs.fsyncDir(names);
+                    DurableFiles.fsyncDir(names);
                     return new DeleteResult(List.of(name), List.of());
                 }
                 Set<LayerId> reachableWithout = reachable(refs.entrySet().stream()
@@ -765,7 +765,7 @@ public final class StoreImpl implements AutoCloseable {
                 for (String n : removedNames) {
                     Files.deleteIfExists(namePath(n));
                 }
-                Fs.fsyncDir(names);
+                DurableFiles.fsyncDir(names);
                 // Remove what no remaining name reaches, children before parents.
                 Set<LayerId> keep = reachable(refs.entrySet().stream()
                         .filter(e -> !removedNames.contains(e.getKey())).map(Map.Entry::getValue).toList());
@@ -859,8 +859,8 @@ public final class StoreImpl implements AutoCloseable {
         }
         Path trash = tmp.resolve(id.hex() + "." + UUID.randomUUID() + ".trash");
         Files.move(dir, trash, StandardCopyOption.ATOMIC_MOVE);
-        Fs.fsyncDir(layers);
-        Fs.deleteTree(trash);
+        DurableFiles.fsyncDir(layers);
+        DurableFiles.deleteTree(trash);
         return true;
     }
 

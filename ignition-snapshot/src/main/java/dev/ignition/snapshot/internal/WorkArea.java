@@ -49,7 +49,7 @@ public final class WorkArea {
             }
             closed = true;
             try {
-                Fs.deleteTree(dir); // the lock file goes too; the lock is held until the channel closes
+                DurableFiles.deleteTree(dir); // the lock file goes too; the lock is held until the channel closes
             } finally {
                 try {
                     lock.release();
@@ -77,7 +77,7 @@ public final class WorkArea {
             } catch (IOException ignored) {
                 // reported below
             }
-            Fs.deleteTree(dir);
+            DurableFiles.deleteTree(dir);
             throw new SnapshotException("cannot create a working directory in " + work + ": " + e, e);
         }
     }
@@ -104,7 +104,7 @@ public final class WorkArea {
                     // Never written by a VM (whose lock is a regular file): opening it could block on a
                     // FIFO or lock a file elsewhere. The tree is deleted without following links.
                     LOG.warn("Removing {}: its {} is not a regular file", dir, LOCK);
-                    Fs.deleteTree(dir);
+                    DurableFiles.deleteTree(dir);
                     removed++;
                     continue;
                 }
@@ -114,7 +114,7 @@ public final class WorkArea {
                     if (l == null) {
                         continue; // another process's live VM
                     }
-                    Fs.deleteTree(dir);
+                    DurableFiles.deleteTree(dir);
                     removed++;
                 } catch (OverlappingFileLockException e) {
                     // A live VM of this JVM holds it.

@@ -10,9 +10,9 @@ import java.nio.file.StandardOpenOption;
 import java.util.Comparator;
 import java.util.stream.Stream;
 
-/** File helpers for the crash-safety protocol. */
-public final class Fs {
-    private Fs() {}
+/** Writes that survive a crash (fsync of files and directories) and other file helpers of the crash-safety protocol. */
+public final class DurableFiles {
+    private DurableFiles() {}
 
     /**
      * fsyncs a directory so that entries created, renamed or removed in it are durable. Opened

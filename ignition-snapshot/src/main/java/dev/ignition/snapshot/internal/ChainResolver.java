@@ -1,9 +1,9 @@
 package dev.ignition.snapshot.internal;
 
 import dev.ignition.snapshot.CorruptLayerException;
-import dev.ignition.snapshot.SnapshotException;
 import dev.ignition.snapshot.LayerId;
 import dev.ignition.snapshot.LayerKind;
+import dev.ignition.snapshot.SnapshotException;
 import dev.ignition.snapshot.Verification;
 import java.io.IOException;
 import java.nio.file.NoSuchFileException;

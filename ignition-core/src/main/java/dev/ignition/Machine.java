@@ -12,6 +12,7 @@ import dev.ignition.internal.device.DeviceBus;
 import dev.ignition.internal.device.ExitDevice;
 import dev.ignition.internal.device.ResetPort;
 import dev.ignition.internal.device.SerialIo;
+import dev.ignition.internal.device.SnapshotParticipant;
 import dev.ignition.internal.device.Uart16550;
 import dev.ignition.internal.net.FrameBackend;
 import dev.ignition.internal.net.PasstBackend;
@@ -578,13 +579,10 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
         }
         failIfStartFailed();
         if (vmState != null) {
-            // Restored devices may have news the guest must see before it runs on (vsock: its
-            // transport was reset). Delivered now, with the irqchip and every LAPIC restored, and
-            // not at the guest's next notification, which may be a new connection the reset would kill.
+            // Now, with the irqchip and every LAPIC restored.
             for (Device d : bus.devices()) {
-                if (d instanceof VirtioMmio v) {
-                    v.repulseInterrupt();
-                    v.deviceEvent();
+                if (d instanceof SnapshotParticipant p) {
+                    p.afterRestore();
                 }
             }
         }
@@ -973,10 +971,8 @@ final class Machine implements VirtualMachine, VcpuLoop.Host, MachineInternals {
      */
     private void flushDisks() {
         for (Device d : bus.devices()) {
-            if (d instanceof VirtioMmio v && v.model() instanceof dev.ignition.internal.virtio.VirtioBlk blk) {
-                synchronized (d) {
-                    blk.sync();
-                }
+            if (d instanceof SnapshotParticipant p) {
+                p.flushForSnapshot();
             }
         }
     }

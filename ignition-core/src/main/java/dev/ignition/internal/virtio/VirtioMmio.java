@@ -3,6 +3,7 @@ package dev.ignition.internal.virtio;
 import dev.ignition.device.DeviceContext;
 import dev.ignition.device.InterruptLine;
 import dev.ignition.device.MmioDevice;
+import dev.ignition.internal.device.SnapshotParticipant;
 import dev.ignition.memory.GuestMemory;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -24,7 +25,7 @@ import org.slf4j.LoggerFactory;
  * each new interrupt, which works for both edge-triggered (x86 IOAPIC pins declared through the
  * ISA bus) and level-triggered (arm64 GIC SPIs) wiring.
  */
-public final class VirtioMmio implements MmioDevice {
+public final class VirtioMmio implements MmioDevice, SnapshotParticipant {
     private static final Logger LOG = LoggerFactory.getLogger(VirtioMmio.class);
 
     /** The smallest register window: 0x100 bytes of registers, then the configuration space. */
@@ -361,6 +362,23 @@ public final class VirtioMmio implements MmioDevice {
         if (interruptStatus != 0) {
             updateLine(true);
         }
+    }
+
+    /** Serialised with requests: none is in flight while the model flushes. */
+    @Override
+    public synchronized void flushForSnapshot() {
+        model.flushForSnapshot();
+    }
+
+    /**
+     * A restored device may have news for the guest (vsock: its transport was reset), delivered
+     * now and not at the guest's next notification, which may be a new connection the reset would
+     * kill; and an outstanding interrupt is pulsed again ({@link #repulseInterrupt()}).
+     */
+    @Override
+    public void afterRestore() {
+        repulseInterrupt();
+        deviceEvent();
     }
 
     private void needsReset(String why) {

@@ -14,6 +14,7 @@ import dev.ignition.memory.GuestMemory;
 import dev.ignition.snapshot.internal.NativeClone;
 import dev.ignition.snapshot.internal.SafeFiles;
 import dev.ignition.snapshot.internal.WorkArea;
+import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -69,7 +70,7 @@ public final class VmSnapshots {
      * @param paused how long the guest was paused (capture + write)
      * @param capture capturing vCPU, hypervisor and device state
      */
-    public record Result(WriteResult write, @org.jspecify.annotations.Nullable String parent, Duration paused,
+    public record Result(WriteResult write, @Nullable String parent, Duration paused,
             Duration capture) {
         public LayerKind kind() {
             return write.layer().kind();
@@ -253,7 +254,7 @@ public final class VmSnapshots {
     private static void requireRegular(RestoredSnapshot r, Disk d) {
         try {
             SafeFiles.regularFileSize(d.image(), d.image().getFileName().toString());
-        } catch (java.io.IOException e) {
+        } catch (IOException e) {
             throw new CorruptLayerException(r.layer().id().hex(), e.getMessage());
         }
     }

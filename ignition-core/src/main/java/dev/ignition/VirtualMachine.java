@@ -2,6 +2,8 @@ package dev.ignition;
 
 import dev.ignition.device.Device;
 import dev.ignition.device.Disk;
+import dev.ignition.device.Vsock;
+import dev.ignition.guest.FreestandingGuest;
 import dev.ignition.guest.Guest;
 import dev.ignition.memory.GuestMemory;
 import java.io.OutputStream;
@@ -64,7 +66,7 @@ public interface VirtualMachine extends AutoCloseable {
     Optional<Duration> bootTime();
 
     /** The host end of the VM's virtio-vsock device, if it has one ({@link Builder#vsock(long)}). */
-    Optional<dev.ignition.device.Vsock> vsock();
+    Optional<Vsock> vsock();
 
     /**
      * The VM's network device, if it has one ({@link Builder#network(Network)}): its MAC address
@@ -225,20 +227,19 @@ public interface VirtualMachine extends AutoCloseable {
          * @throws BackendUnavailableException saying why no backend can run it here
          */
         public VirtualMachine build() {
+            MachineSpec spec = MachineAssembly.resolve(this);
             List<String> problems = new ArrayList<>();
-            if (image != null) {
-                Machine.validateImage(this, problems);
-            }
-            if (memoryBytes <= 0) {
-                problems.add("memory must be positive, was " + memoryBytes + " bytes");
-            } else if (memoryBytes % (2L << 20) != 0) {
-                problems.add("memory must be a multiple of 2 MiB, was " + memoryBytes + " bytes");
-            } else if (memoryBytes > MAX_MEMORY_BYTES) {
+            long memory = spec.memoryBytes();
+            if (memory <= 0) {
+                problems.add("memory must be positive, was " + memory + " bytes");
+            } else if (memory % (2L << 20) != 0) {
+                problems.add("memory must be a multiple of 2 MiB, was " + memory + " bytes");
+            } else if (memory > MAX_MEMORY_BYTES) {
                 problems.add("memory must be at most " + (MAX_MEMORY_BYTES >> 30) + " GiB, was "
-                        + (memoryBytes >> 20) + " MiB");
+                        + (memory >> 20) + " MiB");
             }
-            if (vcpus < 1 || vcpus > MAX_VCPUS) {
-                problems.add("vCPU count must be between 1 and " + MAX_VCPUS + ", was " + vcpus);
+            if (spec.vcpus() < 1 || spec.vcpus() > MAX_VCPUS) {
+                problems.add("vCPU count must be between 1 and " + MAX_VCPUS + ", was " + spec.vcpus());
             }
             if (image != null) {
                 if (guest != null) {
@@ -246,24 +247,19 @@ public interface VirtualMachine extends AutoCloseable {
                 }
             } else if (guest == null) {
                 problems.add("no guest: call guest(...) with what the VM should run");
-            } else if (guest instanceof dev.ignition.guest.FreestandingGuest g && memoryBytes > 0
-                    && memoryBytes < g.requiredMemory()) {
+            } else if (guest instanceof FreestandingGuest g && memory > 0 && memory < g.requiredMemory()) {
                 problems.add("guest '" + g.name() + "' needs at least " + (g.requiredMemory() >> 10)
-                        + " KiB of memory, the VM has " + (memoryBytes >> 10) + " KiB");
+                        + " KiB of memory, the VM has " + (memory >> 10) + " KiB");
             }
             if (image != null && !image.disks().isEmpty() && !disks.isEmpty()) {
                 problems.add("the image to restore brings its own " + image.disks().size() + " disk(s) (the snapshot"
                         + " holds them); do not add disks when restoring it");
             }
-            Machine.validateDevices(devices, problems);
-            Machine.validateVirtio(effectiveDisks(), virtioRng, vsockCid, network != null, problems);
-            if (network != null) {
-                Machine.validateNetwork(network, problems);
-            }
+            MachineAssembly.validate(spec, problems);
             if (!problems.isEmpty()) {
                 throw new InvalidVmSpecException(problems);
             }
-            return Machine.create(this);
+            return MachineAssembly.create(spec);
         }
     }
 }

@@ -9,7 +9,9 @@ import dev.ignition.device.Disk;
 import dev.ignition.internal.state.CorruptStateException;
 import dev.ignition.internal.state.MachineState;
 import dev.ignition.internal.state.UnsupportedStateVersionException;
+import dev.ignition.internal.vm.Capture;
 import dev.ignition.internal.vm.MachineInternals;
+import dev.ignition.internal.vm.SnapshotLineage;
 import dev.ignition.memory.GuestMemory;
 import dev.ignition.snapshot.internal.NativeClone;
 import dev.ignition.snapshot.internal.SafeFiles;
@@ -23,7 +25,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
-import java.util.WeakHashMap;
 import java.util.function.UnaryOperator;
 import org.jspecify.annotations.Nullable;
 
@@ -88,11 +89,6 @@ public final class VmSnapshots {
     /** The header entry of VM-state format 1, recognised only to refuse it by name. */
     static final String LEGACY_META = "ignition.meta";
 
-    private record Lineage(Path store, String name) {}
-
-    /** Which snapshot each live VM descends from, per store, for AUTO diffs. */
-    private static final Map<VirtualMachine, Lineage> LINEAGE = new WeakHashMap<>();
-
     private VmSnapshots() {}
 
     /** {@link #snapshot(VirtualMachine, SnapshotStore, String, Kind)} with {@link Kind#AUTO}. */
@@ -123,11 +119,9 @@ public final class VmSnapshots {
         if (before != VmState.RUNNING && before != VmState.PAUSED) {
             throw new IllegalVmStateException("snapshot", before);
         }
-        Lineage lineage;
-        synchronized (LINEAGE) {
-            lineage = LINEAGE.get(vm);
-        }
-        String parent = lineage != null && lineage.store.equals(store.directory()) ? lineage.name : null;
+        // The VM remembers which snapshot it descends from (the one it was restored from or last written as).
+        SnapshotLineage lineage = m.lineage();
+        String parent = lineage != null && lineage.store().equals(store.directory()) ? lineage.snapshot() : null;
         if (parent != null && !store.contains(parent)) {
             parent = null; // the parent was deleted: start a new chain
         }
@@ -147,31 +141,19 @@ public final class VmSnapshots {
             case AUTO -> m.tracksDirtyPages() && parent != null;
         };
         store.checkWritable(name, diff ? parent : null, m.memory());
-        boolean wasRunning = before == VmState.RUNNING;
         long t0 = System.nanoTime();
-        MachineInternals.Captured c = null;
-        boolean published = false;
-        try {
-            c = m.capture();
+        // Closing the capture resumes the VM if it ran, and gives its dirty pages back unless published:
+        // the lineage then still names the previous snapshot, and the next diff against it needs them.
+        try (Capture c = m.capture()) {
             long captured = System.nanoTime();
             Map<String, byte[]> state = stateEntries(m, c);
             WriteResult w = diff && c.dirty() != null
                     ? store.writeDiff(name, parent, m.memory(), DirtyPages.of(c.dirty()), state, c.disks())
                     : store.writeFull(name, m.memory(), state, c.disks());
-            synchronized (LINEAGE) {
-                LINEAGE.put(vm, new Lineage(store.directory(), name));
-            }
-            published = true;
+            c.published();
+            m.lineage(new SnapshotLineage(store.directory(), name));
             return new Result(w, diff ? parent : null, Duration.ofNanos(System.nanoTime() - t0),
                     Duration.ofNanos(captured - t0));
-        } finally {
-            if (!published && c != null && c.dirty() != null) {
-                // The lineage still names the previous snapshot: the next diff against it needs these pages.
-                m.returnDirtyPages(c.dirty());
-            }
-            if (wasRunning && vm.state() == VmState.PAUSED) {
-                vm.resume();
-            }
         }
     }
 
@@ -194,9 +176,7 @@ public final class VmSnapshots {
             }
             throw e;
         }
-        synchronized (LINEAGE) {
-            LINEAGE.put(vm, new Lineage(store.directory(), name));
-        }
+        internals(vm).lineage(new SnapshotLineage(store.directory(), name));
         return vm;
     }
 
@@ -353,7 +333,7 @@ public final class VmSnapshots {
     }
 
     /** The store entries of a capture: the VM state as one record. */
-    private static Map<String, byte[]> stateEntries(MachineInternals m, MachineInternals.Captured c) {
+    private static Map<String, byte[]> stateEntries(MachineInternals m, Capture c) {
         byte[] encoded = new MachineState(m.backend(), m.memory().size(), c.vcpus(), c.vm(), c.devices()).encode();
         return Map.of(STATE_ENTRY, encoded);
     }

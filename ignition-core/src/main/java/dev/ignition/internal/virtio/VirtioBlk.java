@@ -230,6 +230,11 @@ public final class VirtioBlk implements VirtioDeviceModel {
         }
     }
 
+    @Override
+    public void flushForSnapshot() {
+        sync();
+    }
+
     private byte ioError(String op, long sector, IOException e) {
         LOG.warn("virtio-blk {}: {} at sector {} failed: {}", path, op, sector, e.toString());
         return S_IOERR;

@@ -60,6 +60,12 @@ public interface VirtioDeviceModel extends AutoCloseable {
      */
     default void bind(Runnable deviceEvent) {}
 
+    /**
+     * Makes the device's backing storage durable for a snapshot (the VM is paused, no request in
+     * flight). Most devices keep everything in their saved state and do nothing.
+     */
+    default void flushForSnapshot() {}
+
     /** Called after the transport's state was restored from a snapshot. */
     default void restored() {}
 

@@ -7,6 +7,7 @@ import dev.ignition.internal.state.CorruptStateException;
 import dev.ignition.internal.state.Persistent;
 import dev.ignition.internal.state.StateReader;
 import dev.ignition.internal.state.StateWriter;
+import dev.ignition.internal.device.SnapshotParticipant;
 import dev.ignition.memory.GuestMemory;
 import java.util.ArrayList;
 import java.util.List;
@@ -28,7 +29,7 @@ import org.slf4j.LoggerFactory;
  * each new interrupt, which works for both edge-triggered (x86 IOAPIC pins declared through the
  * ISA bus) and level-triggered (arm64 GIC SPIs) wiring.
  */
-public final class VirtioMmio implements MmioDevice, Persistent<VirtioMmio.State> {
+public final class VirtioMmio implements MmioDevice, Persistent<VirtioMmio.State>, SnapshotParticipant {
     private static final Logger LOG = LoggerFactory.getLogger(VirtioMmio.class);
 
     /** The smallest register window: 0x100 bytes of registers, then the configuration space. */
@@ -365,6 +366,23 @@ public final class VirtioMmio implements MmioDevice, Persistent<VirtioMmio.State
         if (interruptStatus != 0) {
             updateLine(true);
         }
+    }
+
+    /** Serialised with requests: none is in flight while the model flushes. */
+    @Override
+    public synchronized void flushForSnapshot() {
+        model.flushForSnapshot();
+    }
+
+    /**
+     * A restored device may have news for the guest (vsock: its transport was reset), delivered
+     * now and not at the guest's next notification, which may be a new connection the reset would
+     * kill; and an outstanding interrupt is pulsed again ({@link #repulseInterrupt()}).
+     */
+    @Override
+    public void afterRestore() {
+        repulseInterrupt();
+        deviceEvent();
     }
 
     private void needsReset(String why) {

@@ -40,14 +40,16 @@ public final class VirtioSlots {
      * it opened.
      */
     public static List<VirtioMmio> create(boolean arm64, List<Disk> disks, boolean rng, @Nullable Long vsockCid) {
-        return create(arm64, disks, rng, vsockCid, null);
+        // A vsock model holds nothing until attached: nothing to close if a disk fails to open.
+        return create(arm64, disks, rng, vsockCid != null ? new VirtioVsock(vsockCid) : null, null);
     }
 
     /**
-     * As {@link #create(boolean, List, boolean, Long)}, with a network device after the others
-     * (last, so adding one moves no other device). On failure also closes {@code network}.
+     * As {@link #create(boolean, List, boolean, Long)}, with the caller's vsock model and a
+     * network device after the others (last, so adding one moves no other device). On failure
+     * also closes {@code network}.
      */
-    public static List<VirtioMmio> create(boolean arm64, List<Disk> disks, boolean rng, @Nullable Long vsockCid,
+    public static List<VirtioMmio> create(boolean arm64, List<Disk> disks, boolean rng, @Nullable VirtioVsock vsock,
             @Nullable VirtioDeviceModel network) {
         List<VirtioMmio> out = new ArrayList<>();
         try {
@@ -57,8 +59,8 @@ public final class VirtioSlots {
             if (rng) {
                 out.add(place(arm64, out.size(), new VirtioRng()));
             }
-            if (vsockCid != null) {
-                out.add(place(arm64, out.size(), new VirtioVsock(vsockCid)));
+            if (vsock != null) {
+                out.add(place(arm64, out.size(), vsock));
             }
             if (network != null) {
                 out.add(place(arm64, out.size(), network));

@@ -1,9 +1,6 @@
 package dev.ignition.internal.vm;
 
-import dev.ignition.device.Disk;
 import dev.ignition.memory.GuestMemory;
-import java.util.List;
-import java.util.Map;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -20,22 +17,16 @@ public interface MachineInternals {
     boolean tracksDirtyPages();
 
     /**
-     * Pauses the VM (if running) and captures every vCPU, the hypervisor and every device. The VM
-     * stays paused; the caller resumes it after writing the snapshot. When the VM tracks dirty
-     * pages, the pages written since the previous capture (by the guest and by the host, plus any
-     * {@linkplain #returnDirtyPages given back}) come too, and tracking restarts from now. Every writable disk file is fsynced, so the disks
-     * in the capture can be cloned as the guest left them while the VM stays paused.
-     */
-    Captured capture();
-
-    /**
-     * Gives back the dirty bitmaps of a capture that was not published (the write failed or was
-     * refused): they are OR'ed into what the next {@link #capture()} returns, so the next diff
-     * still holds every page written since the last published snapshot.
+     * Pauses the VM (if running) and captures every vCPU, the hypervisor and every device. The
+     * returned capture holds the pause: closing it resumes the VM if it was running. When the VM
+     * tracks dirty pages, the pages written since the previous published capture (by the guest and
+     * by the host, plus those of captures closed unpublished) come too, and tracking restarts from
+     * now. Every writable disk file is fsynced, so the disks in the capture can be cloned as the
+     * guest left them while the VM stays paused. On failure the VM is resumed if it was running.
      *
-     * @param dirty the {@link Captured#dirty()} of a capture of this VM
+     * @throws dev.ignition.IllegalVmStateException if the VM is not running or paused
      */
-    void returnDirtyPages(long[][] dirty);
+    Capture capture();
 
     /**
      * Forgets the pages written so far (hypervisor log and host bitmap), so that tracking starts
@@ -53,16 +44,9 @@ public interface MachineInternals {
      */
     void prepareStart();
 
-    /**
-     * A capture.
-     *
-     * @param vcpus one blob per vCPU
-     * @param vm the hypervisor's VM-wide state
-     * @param devices device states by name
-     * @param dirty per memory region, the dirty-page bitmap (bit j of word i = page 64i+j), or
-     *     null when the VM does not track dirty pages
-     * @param disks the attached disks in slot order (their files must not change until resumed)
-     */
-    record Captured(List<byte[]> vcpus, byte[] vm, Map<String, byte[]> devices, long @Nullable [][] dirty,
-            List<Disk> disks) {}
+    /** The snapshot this VM descends from, or null: the parent of its next automatic diff. */
+    @Nullable SnapshotLineage lineage();
+
+    /** Records that this VM was just snapshotted as, or restored from, {@code lineage}. */
+    void lineage(SnapshotLineage lineage);
 }

@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.ServiceLoader;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Finds hypervisor backends on the class or module path and says whether they can run VMs here.
@@ -70,7 +71,7 @@ public final class Backends {
     }
 
     /** Found once: every build() asks, and a ServiceLoader scan costs more than some VMs take to start. */
-    private static volatile @org.jspecify.annotations.Nullable List<HypervisorProvider> providers;
+    private static volatile @Nullable List<HypervisorProvider> providers;
 
     static List<HypervisorProvider> providers() {
         List<HypervisorProvider> found = providers;

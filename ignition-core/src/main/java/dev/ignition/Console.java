@@ -1,11 +1,14 @@
 package dev.ignition;
 
+import dev.ignition.guest.ConsoleLink;
+import dev.ignition.guest.ShellSession;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayDeque;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
@@ -27,7 +30,7 @@ import org.jspecify.annotations.Nullable;
  * that has already arrived. {@link #waitFor} consumes output up to the match: the next call looks
  * only at what came after it.
  */
-public final class Console implements dev.ignition.guest.ConsoleLink {
+public final class Console implements ConsoleLink {
     /** How much recent output the console keeps for {@link #waitFor} and {@link #output()}. */
     public static final int RETAINED_BYTES = 1 << 20;
 
@@ -70,15 +73,15 @@ public final class Console implements dev.ignition.guest.ConsoleLink {
         inputAvailable.run();
     }
 
-    /** {@link dev.ignition.guest.ConsoleLink}: the same as {@link #write(byte[])}. */
+    /** {@link ConsoleLink}: the same as {@link #write(byte[])}. */
     @Override
     public void send(byte[] bytes) {
         write(bytes);
     }
 
     /**
-     * {@link dev.ignition.guest.ConsoleLink}: like {@link #waitFor} but returns null on timeout,
-     * so a {@link dev.ignition.guest.ShellSession} can run over this console:
+     * {@link ConsoleLink}: like {@link #waitFor} but returns null on timeout,
+     * so a {@link ShellSession} can run over this console:
      * {@code ShellSession.open(vm.console(), Duration.ofMinutes(1)).exec("uname -r")}.
      */
     @Override
@@ -97,7 +100,7 @@ public final class Console implements dev.ignition.guest.ConsoleLink {
 
     /** Everything retained so far, as raw bytes. */
     public synchronized byte[] outputBytes() {
-        return java.util.Arrays.copyOf(retained, length);
+        return Arrays.copyOf(retained, length);
     }
 
     /** Total bytes the guest has written to the console. */
@@ -223,7 +226,7 @@ public final class Console implements dev.ignition.guest.ConsoleLink {
             }
         }
         if (!listeners.isEmpty()) {
-            copy = java.util.Arrays.copyOfRange(bytes, off, off + len);
+            copy = Arrays.copyOfRange(bytes, off, off + len);
             for (Consumer<byte[]> l : listeners) {
                 l.accept(copy);
             }
@@ -252,7 +255,7 @@ public final class Console implements dev.ignition.guest.ConsoleLink {
                 retainedStart += drop;
             }
             if (length + len > retained.length) {
-                retained = java.util.Arrays.copyOf(retained, Math.max(retained.length * 2, length + len));
+                retained = Arrays.copyOf(retained, Math.max(retained.length * 2, length + len));
             }
         }
         System.arraycopy(b, off, retained, length, len);

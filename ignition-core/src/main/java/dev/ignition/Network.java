@@ -2,6 +2,7 @@ package dev.ignition;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
 
 /**
  * How a VM's virtio-net device reaches the world ({@link VirtualMachine.Builder#network}).
@@ -68,7 +69,7 @@ public sealed interface Network permits Network.UserMode, Network.Tap {
      */
     record Tap(String name) implements Network {
         public Tap {
-            java.util.Objects.requireNonNull(name, "name");
+            Objects.requireNonNull(name, "name");
         }
     }
 }

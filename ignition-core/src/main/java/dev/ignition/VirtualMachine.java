@@ -7,6 +7,7 @@ import dev.ignition.guest.FreestandingGuest;
 import dev.ignition.guest.Guest;
 import dev.ignition.memory.GuestMemory;
 import java.io.OutputStream;
+import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -175,7 +176,7 @@ public interface VirtualMachine extends AutoCloseable {
 
         /**
          * Attaches a virtio-rng device: the guest's {@code /dev/hwrng} reads bytes from the host's
-         * {@link java.security.SecureRandom}.
+         * {@link SecureRandom}.
          */
         public Builder virtioRng() {
             this.virtioRng = true;

@@ -16,6 +16,8 @@ import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * Reproduces the seed's tables (diff-snapshot-benchmarks) with the freestanding dirtier guest:
@@ -44,7 +46,7 @@ public final class SnapshotHarness {
     public static void main(String[] args) throws IOException, InterruptedException {
         int runs = 5;
         long mem = 512;
-        java.util.Set<Integer> sections = new java.util.TreeSet<>(List.of(1, 2, 3, 4, 5, 6));
+        Set<Integer> sections = new TreeSet<>(List.of(1, 2, 3, 4, 5, 6));
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--runs" -> runs = Integer.parseInt(args[++i]);

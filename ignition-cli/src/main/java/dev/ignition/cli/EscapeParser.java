@@ -1,6 +1,8 @@
 package dev.ignition.cli;
 
 import java.io.ByteArrayOutputStream;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * Splits terminal input into bytes for the guest and runner commands, like QEMU's and the seed's
@@ -74,8 +76,8 @@ public final class EscapeParser {
      * Interprets a chunk: consecutive bytes for the guest are merged into one {@link Action.Forward};
      * every command stays its own action. {@link Action.Pending} is left out.
      */
-    public java.util.List<Action> feed(byte[] chunk, int off, int len) {
-        java.util.List<Action> out = new java.util.ArrayList<>();
+    public List<Action> feed(byte[] chunk, int off, int len) {
+        List<Action> out = new ArrayList<>();
         ByteArrayOutputStream pending = new ByteArrayOutputStream();
         for (int i = off; i < off + len; i++) {
             Action a = feed(chunk[i]);

@@ -9,20 +9,22 @@ import dev.ignition.guest.LinuxGuest;
 import dev.ignition.guest.TestGuests;
 import dev.ignition.snapshot.SnapshotStore;
 import dev.ignition.snapshot.VmSnapshots;
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.concurrent.Callable;
 import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
+import picocli.CommandLine;
 
 /**
  * Boots a guest (a Linux kernel or a built-in freestanding guest) or restores a snapshot, with
@@ -191,11 +193,11 @@ public final class VmCommand implements Callable<Integer> {
         if (guest != null) {
             return GUESTS.get(guest).get();
         }
-        LinuxGuest g = LinuxGuest.of(java.util.Objects.requireNonNull(kernel));
+        LinuxGuest g = LinuxGuest.of(Objects.requireNonNull(kernel));
         if (initramfs != null) {
             try {
                 g = g.withInitramfs(Files.readAllBytes(initramfs));
-            } catch (java.io.IOException e) {
+            } catch (IOException e) {
                 throw new IllegalArgumentException("cannot read --initramfs " + initramfs + ": " + e.getMessage(), e);
             }
         }
@@ -204,7 +206,7 @@ public final class VmCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        PrintWriter err = java.util.Objects.requireNonNull(spec).commandLine().getErr();
+        PrintWriter err = Objects.requireNonNull(spec).commandLine().getErr();
         List<String> problems = problems();
         if (!problems.isEmpty()) {
             problems.forEach(pr -> err.println("ignition vm: " + pr));

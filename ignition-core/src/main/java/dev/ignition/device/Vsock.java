@@ -1,14 +1,17 @@
 package dev.ignition.device;
 
+import dev.ignition.VirtualMachine;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.net.ConnectException;
+import java.net.SocketTimeoutException;
 import java.time.Duration;
 
 /**
  * The host end of a VM's virtio-vsock device: stream connections between Java and the guest's
  * {@code AF_VSOCK} sockets. The host is CID {@value #HOST_CID}; the guest has the CID given to
- * {@link dev.ignition.VirtualMachine.Builder#vsock(long)}.
+ * {@link VirtualMachine.Builder#vsock(long)}.
  *
  * <pre>{@code
  * try (VirtualMachine vm = VirtualMachine.builder().guest(guest).vsock(3).build()) {
@@ -44,8 +47,8 @@ public interface Vsock {
     /**
      * Connects to a guest listening on {@code guestPort}.
      *
-     * @throws java.net.ConnectException if the guest refused (nothing listens there)
-     * @throws java.net.SocketTimeoutException if the guest did not answer within {@code timeout}
+     * @throws ConnectException if the guest refused (nothing listens there)
+     * @throws SocketTimeoutException if the guest did not answer within {@code timeout}
      * @throws IOException if the device was reset or closed meanwhile
      */
     Connection connect(int guestPort, Duration timeout) throws IOException;
@@ -57,7 +60,7 @@ public interface Vsock {
         /**
          * The next guest connection.
          *
-         * @throws java.net.SocketTimeoutException if none arrived within {@code timeout}
+         * @throws SocketTimeoutException if none arrived within {@code timeout}
          * @throws IOException if the listener or the device was closed
          */
         Connection accept(Duration timeout) throws IOException;

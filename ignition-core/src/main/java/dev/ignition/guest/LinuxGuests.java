@@ -39,7 +39,7 @@ public final class LinuxGuests {
      */
     public static final String DEFAULT_INIT = """
             #!/bin/busybox sh
-            # Ignition default guest init (written by dev.ignition.guest.LinuxGuests).
+            # Ignition default guest init (written by LinuxGuests).
             /bin/busybox mkdir -p /proc /sys /dev /tmp /root /sbin /usr/bin /usr/sbin
             /bin/busybox --install -s
             export PATH=/sbin:/usr/sbin:/bin:/usr/bin HOME=/root TERM=linux

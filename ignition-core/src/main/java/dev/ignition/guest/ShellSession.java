@@ -1,5 +1,6 @@
 package dev.ignition.guest;
 
+import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -272,7 +273,7 @@ public final class ShellSession {
     /** Reassembles one file from {@code od -Ad -v -tx1 -w32} lines and checks it against its MD5. */
     private static final class FileDump {
         private final char name;
-        private final java.io.ByteArrayOutputStream data = new java.io.ByteArrayOutputStream();
+        private final ByteArrayOutputStream data = new ByteArrayOutputStream();
         private boolean ended;
         private @Nullable String md5;
 

@@ -11,9 +11,10 @@ import static dev.ignition.internal.asm.X86Assembler.Reg.RDI;
 import static dev.ignition.internal.asm.X86Assembler.Reg.RDX;
 import static dev.ignition.internal.asm.X86Assembler.Reg.RSI;
 
-import dev.ignition.internal.asm.X86Assembler;
 import dev.ignition.internal.asm.X86Assembler.Cond;
 import dev.ignition.internal.asm.X86Assembler.Label;
+import dev.ignition.internal.asm.X86Assembler;
+import java.util.function.LongUnaryOperator;
 
 /**
  * Tiny x86_64 guests for tests, demos and benchmarks, assembled in Java at run time (no external
@@ -193,7 +194,7 @@ public final class TestGuests {
     }
 
     /** The checksum {@link #dirtier(int)} computes, over qwords read from memory by {@code reader}. */
-    public static long dirtierChecksum(int pages, java.util.function.LongUnaryOperator reader) {
+    public static long dirtierChecksum(int pages, LongUnaryOperator reader) {
         long sum = 0;
         for (long x = DIRTIER_DATA; x < DIRTIER_DATA + (long) pages * 4096; x += 8) {
             sum = sum * CHECKSUM_MULTIPLIER + reader.applyAsLong(x);

@@ -1,10 +1,12 @@
 package dev.ignition.spi;
 
 import dev.ignition.Availability;
+import dev.ignition.NativeCallException;
+import java.util.ServiceLoader;
 
 /**
- * Entry point of a backend, registered with {@link java.util.ServiceLoader}
- * ({@code provides dev.ignition.spi.HypervisorProvider with ...}).
+ * Entry point of a backend, registered with {@link ServiceLoader}
+ * ({@code provides HypervisorProvider with ...}).
  */
 public interface HypervisorProvider {
     /** Short name users select it by, e.g. {@code kvm} or {@code hvf}. */
@@ -22,7 +24,7 @@ public interface HypervisorProvider {
     /**
      * Creates a VM over {@code config.memory()}. The memory stays owned by the caller.
      *
-     * @throws dev.ignition.NativeCallException when the hypervisor refuses
+     * @throws NativeCallException when the hypervisor refuses
      */
     HypervisorVm createVm(VmConfig config);
 }

@@ -2,6 +2,7 @@ package dev.ignition.examples;
 
 import dev.ignition.Availability;
 import dev.ignition.Backends;
+import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -32,7 +33,7 @@ final class Examples {
     static Path tempDir(String prefix) {
         try {
             return Files.createTempDirectory(prefix);
-        } catch (java.io.IOException e) {
+        } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
     }
@@ -42,7 +43,7 @@ final class Examples {
             for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
                 Files.delete(p);
             }
-        } catch (java.io.IOException e) {
+        } catch (IOException e) {
             throw new UncheckedIOException("cannot delete " + dir, e);
         }
     }

@@ -7,6 +7,7 @@ import dev.ignition.snapshot.SnapshotStore;
 import dev.ignition.snapshot.VmSnapshots;
 import java.io.PrintStream;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -97,7 +98,7 @@ public final class ForkTen {
                 }
             }
         }
-        java.util.Arrays.sort(nanos);
+        Arrays.sort(nanos);
         out.printf("from a pool of 4 forks made ahead: take, start and first reply (a 21-character line)"
                 + " in %s (median of %d)%s%n",
                 Examples.ms(nanos[FORKS / 2]), FORKS, bad == 0 ? "" : "; " + bad + " saw other data");

@@ -1,6 +1,10 @@
 package dev.ignition.junit;
 
+import dev.ignition.Console;
+import dev.ignition.VirtualMachine;
 import dev.ignition.junit.internal.VmExtension;
+import dev.ignition.testkit.BackendCondition;
+import dev.ignition.testkit.RequiresBackend;
 import java.lang.annotation.Documented;
 import java.lang.annotation.ElementType;
 import java.lang.annotation.Inherited;
@@ -15,16 +19,16 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * <p>The class declares one {@code static} {@link VmTemplate} field. Before the class's first
  * test the extension boots that VM once, waits until it is ready, runs its preparation steps and
  * snapshots it into a temporary snapshot store. Each test (and its {@code @BeforeEach} and
- * {@code @AfterEach} methods) that declares a {@link dev.ignition.VirtualMachine} or
- * {@link dev.ignition.Console} parameter then gets its own VM restored from that snapshot with
+ * {@code @AfterEach} methods) that declares a {@link VirtualMachine} or
+ * {@link Console} parameter then gets its own VM restored from that snapshot with
  * copy-on-write memory, already running, and closed after the test whether it passed or not. The
  * store is deleted after the class. Tests never see each other's changes, and may run in
  * parallel.
  *
  * <p>Where the template's backend (or, if it names none, every backend) cannot run here, the
  * class is skipped with the backend's own reason; the environment variable
- * {@value dev.ignition.testkit.BackendCondition#REQUIRE_ENV} turns that skip into a failure,
- * as for {@link dev.ignition.testkit.RequiresBackend}.
+ * {@value BackendCondition#REQUIRE_ENV} turns that skip into a failure,
+ * as for {@link RequiresBackend}.
  *
  * <pre>{@code
  * @Tag("kvm")

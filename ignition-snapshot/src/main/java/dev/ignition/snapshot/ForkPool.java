@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.Deque;
 import java.util.List;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.function.UnaryOperator;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
@@ -120,8 +121,8 @@ public final class ForkPool implements AutoCloseable {
     }
 
     /** The last failure of the background thread, if its latest attempt failed. */
-    public synchronized java.util.Optional<RuntimeException> lastFailure() {
-        return java.util.Optional.ofNullable(lastFailure);
+    public synchronized Optional<RuntimeException> lastFailure() {
+        return Optional.ofNullable(lastFailure);
     }
 
     /** Stops making forks and closes the ready ones; VMs already taken are the caller's. Idempotent. */

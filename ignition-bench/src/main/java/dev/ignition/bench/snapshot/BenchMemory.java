@@ -2,6 +2,7 @@ package dev.ignition.bench.snapshot;
 
 import dev.ignition.memory.GuestMemory;
 import dev.ignition.memory.MemoryRegion;
+import dev.ignition.snapshot.internal.DurableFiles;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
@@ -70,6 +71,6 @@ final class BenchMemory {
     }
 
     static void delete(Path dir) {
-        dev.ignition.snapshot.internal.DurableFiles.deleteTree(dir);
+        DurableFiles.deleteTree(dir);
     }
 }

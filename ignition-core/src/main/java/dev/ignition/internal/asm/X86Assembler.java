@@ -1,6 +1,7 @@
 package dev.ignition.internal.asm;
 
 import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -70,7 +71,7 @@ public final class X86Assembler {
     }
 
     public void ascii(String s) {
-        out.writeBytes(s.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        out.writeBytes(s.getBytes(StandardCharsets.US_ASCII));
     }
 
     /** Pads with zeros to a multiple of {@code alignment}. */

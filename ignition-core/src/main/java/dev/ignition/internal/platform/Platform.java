@@ -1,5 +1,6 @@
 package dev.ignition.internal.platform;
 
+import dev.ignition.InvalidVmSpecException;
 import dev.ignition.VmExit;
 import dev.ignition.device.Device;
 import dev.ignition.device.Disk;
@@ -36,7 +37,7 @@ public sealed interface Platform permits X86Platform, Arm64Platform {
      * Refuses a guest this platform cannot run, before anything is allocated.
      *
      * @param backend the backend's name, for the message
-     * @throws dev.ignition.InvalidVmSpecException saying why
+     * @throws InvalidVmSpecException saying why
      */
     void checkGuest(Guest guest, String backend);
 
@@ -70,7 +71,7 @@ public sealed interface Platform permits X86Platform, Arm64Platform {
      * Loads {@code guest} into {@code memory} and tells the boot vCPU where to start; a Linux
      * guest learns of the {@code virtio} devices from its command line or device tree.
      *
-     * @throws dev.ignition.InvalidVmSpecException if the guest does not fit or cannot run here
+     * @throws InvalidVmSpecException if the guest does not fit or cannot run here
      */
     BootState load(Guest guest, GuestMemory memory, int vcpus, List<VirtioMmio> virtio);
 

@@ -14,6 +14,8 @@ import java.lang.foreign.StructLayout;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
+import java.util.Arrays;
+import java.util.Locale;
 
 /**
  * The C library calls Ignition needs, bound once through FFM, with {@code errno} captured per call
@@ -77,7 +79,7 @@ public final class Libc {
         return LIBC.find(name).map(addr -> {
             Linker.Option[] opts = options;
             if (errno) {
-                opts = java.util.Arrays.copyOf(options, options.length + 1);
+                opts = Arrays.copyOf(options, options.length + 1);
                 opts[options.length] = ERRNO_OPT;
             }
             return LINKER.downcallHandle(addr, fd, opts);
@@ -264,7 +266,7 @@ public final class Libc {
     }
 
     private static Os detectOs() {
-        String os = System.getProperty("os.name", "").toLowerCase(java.util.Locale.ROOT);
+        String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
         if (os.contains("linux")) {
             return Os.LINUX;
         }

@@ -10,6 +10,7 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -61,7 +62,7 @@ public final class VirtioBlk implements VirtioDeviceModel {
         this.path = image;
         this.readOnly = readOnly;
         byte[] idBytes = id.getBytes(StandardCharsets.UTF_8);
-        this.id = java.util.Arrays.copyOf(idBytes, Math.min(idBytes.length, ID_BYTES));
+        this.id = Arrays.copyOf(idBytes, Math.min(idBytes.length, ID_BYTES));
         try {
             this.file = readOnly ? FileChannel.open(image, StandardOpenOption.READ)
                     : FileChannel.open(image, StandardOpenOption.READ, StandardOpenOption.WRITE);
@@ -140,7 +141,7 @@ public final class VirtioBlk implements VirtioDeviceModel {
             case T_FLUSH -> status = flush();
             case T_GET_ID -> {
                 long n = Math.min(dataIn, ID_BYTES);
-                byte[] out = java.util.Arrays.copyOf(id, (int) n); // zero-padded, NUL-terminated if shorter
+                byte[] out = Arrays.copyOf(id, (int) n); // zero-padded, NUL-terminated if shorter
                 chain.write(memory, 0, out);
                 written = n;
                 status = S_OK;

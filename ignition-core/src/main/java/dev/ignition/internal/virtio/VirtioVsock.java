@@ -4,6 +4,7 @@ import dev.ignition.device.Vsock;
 import dev.ignition.memory.GuestMemory;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.InterruptedIOException;
 import java.io.OutputStream;
 import java.net.ConnectException;
 import java.net.SocketTimeoutException;
@@ -12,10 +13,12 @@ import java.nio.ByteOrder;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Objects;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
@@ -511,7 +514,7 @@ public final class VirtioVsock implements VirtioDeviceModel, Vsock {
             changed.awaitNanos(Math.min(nanos, TimeUnit.MILLISECONDS.toNanos(100)));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new java.io.InterruptedIOException("interrupted while waiting on vsock");
+            throw new InterruptedIOException("interrupted while waiting on vsock");
         }
     }
 
@@ -682,7 +685,7 @@ public final class VirtioVsock implements VirtioDeviceModel, Vsock {
 
             @Override
             public int read(byte[] b, int off, int len) throws IOException {
-                java.util.Objects.checkFromIndexSize(off, len, b.length);
+                Objects.checkFromIndexSize(off, len, b.length);
                 if (len == 0) {
                     return 0;
                 }
@@ -745,7 +748,7 @@ public final class VirtioVsock implements VirtioDeviceModel, Vsock {
 
             @Override
             public void write(byte[] b, int off, int len) throws IOException {
-                java.util.Objects.checkFromIndexSize(off, len, b.length);
+                Objects.checkFromIndexSize(off, len, b.length);
                 int done = 0;
                 while (done < len) {
                     lock.lock();
@@ -758,7 +761,7 @@ public final class VirtioVsock implements VirtioDeviceModel, Vsock {
                                     + (hostClosed ? " is closed" : " was reset or shut down by the guest"));
                         }
                         int k = (int) Math.min(len - done, TX_LIMIT - txCount);
-                        tx.add(java.util.Arrays.copyOfRange(b, off + done, off + done + k));
+                        tx.add(Arrays.copyOfRange(b, off + done, off + done + k));
                         txCount += k;
                         done += k;
                     } finally {

@@ -1,5 +1,6 @@
 package dev.ignition.internal.vm;
 
+import dev.ignition.internal.arm64.Arm64Layout;
 import dev.ignition.internal.posix.Libc;
 import dev.ignition.internal.x86.X86Layout;
 import dev.ignition.memory.GuestMemory;
@@ -12,10 +13,10 @@ import java.util.List;
 public final class GuestRam {
     private GuestRam() {}
 
-    /** One region at {@link dev.ignition.internal.arm64.Arm64Layout#RAM_BASE}, as the arm64 platform lays it out. */
+    /** One region at {@link Arm64Layout#RAM_BASE}, as the arm64 platform lays it out. */
     public static GuestMemory allocateArm64(long bytes) {
         MemorySegment m = Libc.mmapAnonymous(bytes);
-        return new GuestMemory(List.of(new MemoryRegion(dev.ignition.internal.arm64.Arm64Layout.RAM_BASE, m)),
+        return new GuestMemory(List.of(new MemoryRegion(Arm64Layout.RAM_BASE, m)),
                 Libc.pageSize(), () -> Libc.munmap(m));
     }
 

@@ -1,5 +1,6 @@
 package dev.ignition.internal.vm;
 
+import dev.ignition.IllegalVmStateException;
 import dev.ignition.memory.GuestMemory;
 import org.jspecify.annotations.Nullable;
 
@@ -24,7 +25,7 @@ public interface MachineInternals {
      * now. Every writable disk file is fsynced, so the disks in the capture can be cloned as the
      * guest left them while the VM stays paused. On failure the VM is resumed if it was running.
      *
-     * @throws dev.ignition.IllegalVmStateException if the VM is not running or paused
+     * @throws IllegalVmStateException if the VM is not running or paused
      */
     Capture capture();
 
@@ -40,7 +41,7 @@ public interface MachineInternals {
      * and vCPUs and restores the snapshot's state, so that a later {@code start()} only releases
      * them. The VM stays {@code CREATED}; {@code close()} releases what this made. Idempotent.
      *
-     * @throws dev.ignition.IllegalVmStateException if the VM is not {@code CREATED}
+     * @throws IllegalVmStateException if the VM is not {@code CREATED}
      */
     void prepareStart();
 

@@ -8,11 +8,12 @@ import dev.ignition.spi.HypervisorVm;
 import dev.ignition.spi.VmConfig;
 import java.util.List;
 import java.util.Optional;
+import java.util.ServiceLoader;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The Hypervisor.framework backend ({@code hvf}), registered for {@link java.util.ServiceLoader}.
+ * The Hypervisor.framework backend ({@code hvf}), registered for {@link ServiceLoader}.
  * Hypervisor.framework allows one VM per process, so this provider hands out one at a time.
  */
 public final class HvfProvider implements HypervisorProvider {

@@ -3,6 +3,7 @@ package dev.ignition.hvf.internal;
 import dev.ignition.internal.arm64.Esr;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
@@ -84,7 +85,7 @@ public final class SimdRestore {
         try {
             int[] code = code();
             for (int i = 0; i < code.length; i++) {
-                scratch.set(ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), 4L * i, code[i]);
+                scratch.set(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 4L * i, code[i]);
             }
             for (int r = 0; r < 32; r++) {
                 MemorySegment.copy(q[r], 0, scratch, ValueLayout.JAVA_BYTE, DATA_OFFSET + 16L * r, 16);

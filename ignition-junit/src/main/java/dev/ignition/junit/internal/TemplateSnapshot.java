@@ -3,11 +3,11 @@ package dev.ignition.junit.internal;
 import dev.ignition.IgnitionException;
 import dev.ignition.VirtualMachine;
 import dev.ignition.VmExit;
+import dev.ignition.junit.VmTemplate;
+import dev.ignition.junit.WaitStrategy;
 import dev.ignition.snapshot.ForkPool;
 import dev.ignition.snapshot.SnapshotStore;
 import dev.ignition.snapshot.VmSnapshots;
-import dev.ignition.junit.VmTemplate;
-import dev.ignition.junit.WaitStrategy;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -21,6 +21,7 @@ import java.util.Locale;
 import java.util.Optional;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
+import org.jspecify.annotations.Nullable;
 
 /**
  * A template VM booted once, prepared and snapshotted into a temporary store; hands out forks,
@@ -42,7 +43,7 @@ final class TemplateSnapshot implements AutoCloseable {
     private final String summary;
     private final int poolSize;
     /** Opened at the first fork, so a class whose tests take no VM makes no fork at all. */
-    private @org.jspecify.annotations.Nullable ForkPool pool;
+    private @Nullable ForkPool pool;
     private boolean closed;
     /** Every fork's time in nanoseconds, for the summary printed when the class is done. */
     private final List<Long> forkNanos = Collections.synchronizedList(new ArrayList<>());
@@ -57,7 +58,7 @@ final class TemplateSnapshot implements AutoCloseable {
     }
 
     /** The pool size from {@link #POOL_PROPERTY}: 0 to 64, else the default. */
-    static int poolSize(@org.jspecify.annotations.Nullable String property) {
+    static int poolSize(@Nullable String property) {
         if (property == null) {
             return DEFAULT_POOL;
         }
@@ -138,7 +139,7 @@ final class TemplateSnapshot implements AutoCloseable {
         return new Fork(vm, Duration.ofNanos(nanos));
     }
 
-    private synchronized @org.jspecify.annotations.Nullable ForkPool pool() {
+    private synchronized @Nullable ForkPool pool() {
         if (pool == null && poolSize > 0 && !closed) {
             pool = ForkPool.open(store, SNAPSHOT, poolSize, b -> template.newBuilder());
         }

@@ -1,8 +1,10 @@
 package dev.ignition.kvm.internal;
 
 import dev.ignition.IgnitionException;
+import dev.ignition.internal.state.CorruptStateException;
 import dev.ignition.internal.state.StateReader;
 import dev.ignition.internal.state.StateWriter;
+import dev.ignition.internal.state.UnsupportedStateVersionException;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -74,8 +76,8 @@ final class KvmStateCodec {
     /**
      * Decodes a blob from {@link #encode()}.
      *
-     * @throws dev.ignition.internal.state.CorruptStateException if it is not such a blob
-     * @throws dev.ignition.internal.state.UnsupportedStateVersionException for another version
+     * @throws CorruptStateException if it is not such a blob
+     * @throws UnsupportedStateVersionException for another version
      */
     static KvmStateCodec decode(Kind kind, byte[] data) {
         StateReader r = StateReader.open(data, "KVM " + kind + " state", kind.recordTag, VERSION);

@@ -6,9 +6,11 @@ import dev.ignition.snapshot.LayerKind;
 import dev.ignition.snapshot.SnapshotException;
 import dev.ignition.snapshot.Verification;
 import java.io.IOException;
+import java.nio.channels.ClosedByInterruptException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -244,7 +246,7 @@ public final class ChainResolver {
         byte[] all = readChecked(layer.file(Manifest.STATE_BIN), m.file(Manifest.STATE_BIN), id, Manifest.STATE_BIN);
         Map<String, byte[]> out = new HashMap<>();
         for (Manifest.StateEntry e : m.state()) {
-            byte[] b = java.util.Arrays.copyOfRange(all, (int) e.offset(), (int) (e.offset() + e.length()));
+            byte[] b = Arrays.copyOfRange(all, (int) e.offset(), (int) (e.offset() + e.length()));
             if (Checksums.crc32c(b, 0, b.length) != e.crc32c()) {
                 throw new CorruptLayerException(id, "state blob '" + e.name() + "' fails its checksum");
             }
@@ -258,7 +260,7 @@ public final class ChainResolver {
      * interrupted, which says nothing about the layer (the interrupt stays pending).
      */
     private static SnapshotException unreadable(String layer, String file, IOException e) {
-        if (e instanceof java.nio.channels.ClosedByInterruptException) {
+        if (e instanceof ClosedByInterruptException) {
             return new SnapshotException("interrupted while reading " + file + " of snapshot layer " + layer, e);
         }
         return new CorruptLayerException(layer, file + " cannot be read: " + e);

@@ -1,5 +1,6 @@
 package dev.ignition.snapshot.internal;
 
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
@@ -37,7 +38,7 @@ public final class Checksums {
      * CRC32C of a whole regular file, read in 1 MiB chunks through a direct buffer; opened without
      * following links, like everything the store reads.
      */
-    public static long crc32c(Path file) throws java.io.IOException {
+    public static long crc32c(Path file) throws IOException {
         CRC32C c = new CRC32C();
         ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK);
         try (FileChannel ch = SafeFiles.openRead(file, file.getFileName().toString())) {

@@ -5,12 +5,14 @@ import dev.ignition.memory.GuestMemory;
 import dev.ignition.memory.MemoryRegion;
 import dev.ignition.snapshot.LayerId;
 import dev.ignition.snapshot.LayerKind;
+import dev.ignition.snapshot.SnapshotConflictException;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
@@ -112,7 +114,7 @@ public final class LayerWriter {
         long t0 = System.nanoTime();
         long syncTime = 0;
         if ((long) runs.runCount() * PageRuns.ENTRY_BYTES > ManifestCodec.MAX_INDEX_BYTES) {
-            throw new dev.ignition.snapshot.SnapshotConflictException("the dirty pages form " + runs.runCount()
+            throw new SnapshotConflictException("the dirty pages form " + runs.runCount()
                     + " runs, more than a diff's page index holds (" + ManifestCodec.MAX_INDEX_BYTES / PageRuns.ENTRY_BYTES
                     + "); write a full snapshot instead");
         }
@@ -268,7 +270,7 @@ public final class LayerWriter {
                 ch.force(true);
             }
             sync += System.nanoTime() - s0;
-            files.put(Manifest.diskFile(i), new Manifest.FileEntry(java.nio.file.Files.size(target),
+            files.put(Manifest.diskFile(i), new Manifest.FileEntry(Files.size(target),
                     Checksums.crc32c(target)));
             entries.add(new Manifest.DiskEntry(d.id(), d.readOnly()));
         }

@@ -3,6 +3,7 @@ package dev.ignition.snapshot.internal;
 import dev.ignition.snapshot.LayerId;
 import dev.ignition.snapshot.LayerKind;
 import dev.ignition.snapshot.LayoutRegion;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.jspecify.annotations.Nullable;
@@ -54,7 +55,7 @@ public record Manifest(LayerKind kind, @Nullable LayerId parent, int pageSize, L
 
     /** Every data file of this layer: the kind's files, then one per disk. */
     public List<String> dataFiles() {
-        List<String> out = new java.util.ArrayList<>(fileNames(kind));
+        List<String> out = new ArrayList<>(fileNames(kind));
         for (int i = 0; i < disks.size(); i++) {
             out.add(diskFile(i));
         }

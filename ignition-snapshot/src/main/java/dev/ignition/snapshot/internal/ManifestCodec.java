@@ -7,12 +7,14 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ignition.device.Disk;
 import dev.ignition.snapshot.CorruptLayerException;
 import dev.ignition.snapshot.LayerId;
 import dev.ignition.snapshot.LayerKind;
 import dev.ignition.snapshot.LayoutRegion;
 import dev.ignition.snapshot.UnsupportedFormatVersionException;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.Iterator;
@@ -244,8 +246,8 @@ public final class ManifestCodec {
             String what = "disk entry " + out.size();
             r.exactFields(n, Set.of("id", "readOnly"), what);
             String id = r.textField(n, "id", what);
-            if (id.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > dev.ignition.device.Disk.MAX_ID_BYTES) {
-                throw r.bad(what + " has an id longer than " + dev.ignition.device.Disk.MAX_ID_BYTES + " bytes");
+            if (id.getBytes(StandardCharsets.UTF_8).length > Disk.MAX_ID_BYTES) {
+                throw r.bad(what + " has an id longer than " + Disk.MAX_ID_BYTES + " bytes");
             }
             JsonNode ro = n.get("readOnly");
             if (!ro.isBoolean()) {

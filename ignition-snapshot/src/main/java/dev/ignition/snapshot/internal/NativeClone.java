@@ -11,9 +11,11 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
+import java.nio.channels.FileChannel;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -93,9 +95,9 @@ public final class NativeClone {
 
     /** Copies a regular file opened without following links. */
     private static void copyNoFollow(Path source, Path target) throws IOException {
-        try (java.nio.channels.FileChannel in = SafeFiles.openRead(source, source.toString());
-             java.nio.channels.FileChannel out = java.nio.channels.FileChannel.open(target,
-                     java.nio.file.StandardOpenOption.CREATE_NEW, java.nio.file.StandardOpenOption.WRITE)) {
+        try (FileChannel in = SafeFiles.openRead(source, source.toString());
+             FileChannel out = FileChannel.open(target,
+                     StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
             long size = in.size();
             long pos = 0;
             while (pos < size) {

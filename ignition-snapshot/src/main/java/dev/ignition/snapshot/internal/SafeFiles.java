@@ -4,6 +4,8 @@ import dev.ignition.internal.posix.Libc;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.FileSystemException;
+import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -41,7 +43,7 @@ public final class SafeFiles {
 
     /** The file's attributes, links not followed. */
     public static BasicFileAttributes lstat(Path p) throws IOException {
-        return java.nio.file.Files.readAttributes(p, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+        return Files.readAttributes(p, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
     }
 
     /** What a non-regular entry is, for messages. */
@@ -87,13 +89,13 @@ public final class SafeFiles {
         regularFileSize(f, what);
         try {
             return FileChannel.open(f, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
-        } catch (java.nio.file.FileSystemException e) {
+        } catch (FileSystemException e) {
             throw refusedIfLink(f, what, e);
         }
     }
 
     /** A link swapped in between the check and the open makes the open fail: say so. */
-    private static IOException refusedIfLink(Path f, String what, java.nio.file.FileSystemException e) {
+    private static IOException refusedIfLink(Path f, String what, FileSystemException e) {
         try {
             if (lstat(f).isSymbolicLink()) {
                 return new Refused(what + " is not a regular file (it is a symbolic link): the store follows no links");

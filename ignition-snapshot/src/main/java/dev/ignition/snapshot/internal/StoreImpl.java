@@ -25,20 +25,24 @@ import dev.ignition.snapshot.WriteResult;
 import dev.ignition.snapshot.WriteTimings;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.channels.ClosedByInterruptException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.Deque;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -268,7 +272,7 @@ public final class StoreImpl implements AutoCloseable {
             Files.createFile(probe);
             Files.delete(probe);
             return null;
-        } catch (java.nio.file.FileSystemException e) {
+        } catch (FileSystemException e) {
             String reason = e.getReason() != null ? e.getReason() : e.toString();
             return reason.contains("Read-only file system") ? "it is on a read-only file system"
                     : "it is not writable (" + reason + ")";
@@ -393,7 +397,7 @@ public final class StoreImpl implements AutoCloseable {
             return null;
         } catch (SafeFiles.Refused e) {
             throw new CorruptNameException(name, e.getMessage());
-        } catch (java.nio.channels.ClosedByInterruptException e) {
+        } catch (ClosedByInterruptException e) {
             // Says nothing about the name file (the interrupt stays pending).
             throw new SnapshotException("interrupted while reading the name file of snapshot '" + name + "'", e);
         } catch (IOException e) {
@@ -502,7 +506,7 @@ public final class StoreImpl implements AutoCloseable {
      * only checks that its parent is still there: re-reading every manifest down to the root again
      * cost the paused guest time in proportion to the chain's depth.
      */
-    private final Map<LayerId, Layout> checkedParents = new java.util.concurrent.ConcurrentHashMap<>();
+    private final Map<LayerId, Layout> checkedParents = new ConcurrentHashMap<>();
 
     /** The parent's chain validates and its memory layout is {@code layout}'s. */
     private void checkParent(String name, String parentName, LayerId parentId, Layout layout) {
@@ -626,11 +630,11 @@ public final class StoreImpl implements AutoCloseable {
                 continue;
             }
             List<LayerInfo> chain = resolve(n);
-            java.time.Instant t;
+            Instant t;
             try {
                 t = Files.getLastModifiedTime(names.resolve(n), LinkOption.NOFOLLOW_LINKS).toInstant();
             } catch (IOException e) {
-                t = java.time.Instant.EPOCH;
+                t = Instant.EPOCH;
             }
             out.add(new SnapshotInfo(n, chain.getFirst(), chain.size(), t));
         }
@@ -827,7 +831,7 @@ public final class StoreImpl implements AutoCloseable {
     private static List<LayerId> childrenFirst(Set<LayerId> set, Map<LayerId, List<LayerId>> children) {
         List<LayerId> out = new ArrayList<>();
         Set<LayerId> done = new HashSet<>();
-        for (LayerId start : set.stream().sorted(java.util.Comparator.comparing(LayerId::hex)).toList()) {
+        for (LayerId start : set.stream().sorted(Comparator.comparing(LayerId::hex)).toList()) {
             Deque<Map.Entry<LayerId, Boolean>> stack = new ArrayDeque<>();
             stack.push(Map.entry(start, false));
             while (!stack.isEmpty()) {

@@ -6,9 +6,13 @@ import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.DirectoryStream;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.UUID;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -87,16 +91,16 @@ public final class WorkArea {
         int removed = 0;
         try (DirectoryStream<Path> s = Files.newDirectoryStream(work)) {
             for (Path dir : s) {
-                if (!Files.isDirectory(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
                     Files.deleteIfExists(dir);
                     removed++;
                     continue;
                 }
                 Path lockFile = dir.resolve(LOCK);
-                java.nio.file.attribute.BasicFileAttributes lockAttrs;
+                BasicFileAttributes lockAttrs;
                 try {
                     lockAttrs = SafeFiles.lstat(lockFile);
-                } catch (java.nio.file.NoSuchFileException e) {
+                } catch (NoSuchFileException e) {
                     // Created a moment ago and not yet locked, or half deleted: leave it for the next open.
                     continue;
                 }
@@ -109,7 +113,7 @@ public final class WorkArea {
                     continue;
                 }
                 try (FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.WRITE,
-                        java.nio.file.LinkOption.NOFOLLOW_LINKS);
+                        LinkOption.NOFOLLOW_LINKS);
                      FileLock l = ch.tryLock()) {
                     if (l == null) {
                         continue; // another process's live VM
@@ -118,9 +122,9 @@ public final class WorkArea {
                     removed++;
                 } catch (OverlappingFileLockException e) {
                     // A live VM of this JVM holds it.
-                } catch (java.nio.file.NoSuchFileException e) {
+                } catch (NoSuchFileException e) {
                     // Its VM closed meanwhile.
-                } catch (java.nio.file.FileSystemException e) {
+                } catch (FileSystemException e) {
                     // Replaced by a link since the check (O_NOFOLLOW refused it): leave it for the next open.
                     LOG.warn("Cannot check working directory {}: {}", dir, e.toString());
                 }

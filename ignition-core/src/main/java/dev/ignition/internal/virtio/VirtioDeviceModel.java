@@ -60,6 +60,22 @@ public interface VirtioDeviceModel extends AutoCloseable {
      */
     default void bind(Runnable deviceEvent) {}
 
+    /**
+     * Hands the device a callback that tells the driver the configuration space changed: the
+     * transport moves ConfigGeneration on and, if the driver is running, raises a
+     * configuration-change interrupt. It returns whether the driver was told (false before
+     * DRIVER_OK or while the device needs a reset). Call it with no lock of the device's own held,
+     * or from a callback of the transport ({@link #restored}, {@link #configRead}).
+     */
+    default void bindConfigChange(java.util.function.BooleanSupplier configChanged) {}
+
+    /**
+     * The driver read {@code size} bytes of the configuration space at {@code offset} (after
+     * {@link #config} supplied them); a device whose configuration changes once the driver has
+     * seen a value learns it here.
+     */
+    default void configRead(int offset, int size) {}
+
     /** Called after the transport's state was restored from a snapshot. */
     default void restored() {}
 

@@ -113,6 +113,7 @@ public final class VirtioMmio implements MmioDevice {
         }
         this.offered = model.features() | F_VERSION_1;
         model.bind(this::deviceEvent);
+        model.bindConfigChange(this::configChanged);
     }
 
     @Override
@@ -350,6 +351,20 @@ public final class VirtioMmio implements MmioDevice {
     }
 
     /**
+     * The device's configuration space changed (virtio 1.x 2.5.1 and 4.2.2.1): ConfigGeneration
+     * moves on, so a driver reading several fields notices, and a running driver gets a
+     * configuration-change interrupt. Returns whether the driver was told.
+     */
+    public synchronized boolean configChanged() {
+        configGeneration++;
+        if (!live()) {
+            return false;
+        }
+        interrupt(INT_CONFIG_CHANGE);
+        return true;
+    }
+
+    /**
      * Pulses the line again if an interrupt is outstanding (InterruptStatus non-zero); called when
      * a restored VM starts. The edge the guest saw before the snapshot may not be in the restored
      * interrupt controller: an irqfd's edge is injected by a kernel worker shortly after the
@@ -399,6 +414,7 @@ public final class VirtioMmio implements MmioDevice {
         for (int i = size - 1; i >= 0; i--) {
             v = (v << 8) | (config[(int) offset + i] & 0xff);
         }
+        model.configRead((int) offset, size);
         return v;
     }
 

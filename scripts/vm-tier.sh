@@ -45,7 +45,7 @@ nested_network() {
   ip link set lo up 2>/dev/null
   if ip -o link show dummy0 >/dev/null 2>&1; then return 0; fi
   if [ ! -f "$dir/modules" ] || [ "$(basename "$dir")" != "$(uname -r)" ]; then
-    echo "vm-tier: no network modules for kernel $(uname -r) (have ${dir:-none}); user-mode networking tests will skip" >&2
+    echo "vm-tier: no network modules for kernel $(uname -r) (have ${dir:-none}); the tests that start passt cannot run" >&2
     return 0
   fi
   while read -r ko; do
@@ -55,14 +55,14 @@ nested_network() {
   # Loading dummy makes dummy0 itself (numdummies=1); add one only where it did not.
   { ip -o link show dummy0 >/dev/null 2>&1 || ip link add dummy0 type dummy; } && ip addr add 192.0.2.15/24 dev dummy0 && ip link set dummy0 up \
     && ip route add default via 192.0.2.1 dev dummy0 \
-    || echo "vm-tier: could not set up dummy0; user-mode networking tests will skip" >&2
+    || echo "vm-tier: could not set up dummy0; the tests that start passt cannot run" >&2
   # The runner chroots into the host's filesystem (mounted at /host of its initramfs), and a
   # chrooted process may not create a user namespace (EPERM, unshare(2)), which passt needs for
   # its sandbox. Move that mount over the initramfs root, as switch_root does: the chroot then is
   # the mount namespace's root. The runner's init keeps its own root and still reports the status.
   if ! unshare -U true 2>/dev/null && [ "$(stat -Lc %d:%i /)" = "$(stat -Lc %d:%i /proc/1/root/host 2>/dev/null)" ]; then
     mount -n --no-canonicalize --move /proc/1/root/host /proc/1/root && unshare -U true \
-      || echo "vm-tier: a user namespace cannot be created here; passt cannot start, user-mode networking tests will skip" >&2
+      || echo "vm-tier: a user namespace cannot be created here; the tests that start passt cannot run" >&2
   fi
 }
 nested_network

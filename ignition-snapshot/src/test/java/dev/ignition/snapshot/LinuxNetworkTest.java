@@ -101,7 +101,7 @@ class LinuxNetworkTest {
             vm.console().waitFor(LinuxGuests.READY_LINE, BOOT);
             ShellSession shell = ShellSession.open(vm.console(), T);
             String gateway = gateway(shell);
-            assertThat(fetchInGuest(shell, gateway, hostPort, "the guest")).isEqualTo("hello from the host to the guest\n");
+            assertThat(fetchInGuest(shell, gateway, hostPort, "booted")).isEqualTo("hello from the host to booted\n");
             startHttpd(shell);
             int forwarded = vm.network().orElseThrow().hostPort(80);
             assertThat(get(forwarded, "/index.html")).isEqualTo(GUEST_PAGE + "\n");

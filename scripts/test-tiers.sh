@@ -76,10 +76,11 @@ run_nested() { # $1 = runner, $2 = tag, $3 = log
   local runner=$1 tag=$2 log=$3 m attempt rc out status=0 passed=0 failed=0 skipped=0 line
   : > "$log"
   out=$(mktemp)
+  local net; net=$(prepare_nested_net)
   for m in "${KVM_MODULES[@]}"; do
     grep -rqs "@Tag(\"$tag\")" "$ROOT/$m/src/test" || continue   # no such tests: no machine
     for attempt in 1 2; do
-      IGNITION_REQUIRE_BACKENDS=kvm "$runner" --cpus "$NESTED_CPUS" --mem 6144 --timeout "$NESTED_TIMEOUT" -- \
+      IGNITION_REQUIRE_BACKENDS=kvm IGNITION_NESTED_NET=$net "$runner" --cpus "$NESTED_CPUS" --mem 6144 --timeout "$NESTED_TIMEOUT" -- \
         "$ROOT/scripts/vm-tier.sh" "$tag" "$m" > "$out" 2>&1
       rc=$?
       tee -a "$log" < "$out"
@@ -102,6 +103,53 @@ run_nested() { # $1 = runner, $2 = tag, $3 = log
   echo "$tag: $passed passed, $failed failed, $skipped skipped" | tee -a "$log"
   [ "$passed" -gt 0 ] && [ "$failed" -eq 0 ] || status=1
   return $status
+}
+
+# The nested runner's machine has only `lo` and loads few modules, and passt will not start
+# without a routable interface. On the host, fetch the runner's Debian kernel package once, keep
+# the dummy and tun modules (with what they depend on) in ~/.cache/ignition/nested-net/VERSION,
+# and hand that directory to vm-tier.sh inside (IGNITION_NESTED_NET), which loads them and makes
+# a dummy0 with an address and a default route. Failing here only costs the tests that need it
+# (they skip and say why), so it warns instead of failing the tier.
+nested_kernel_version() { # the release of the runner's L1 kernel, from the bzImage header
+  local img=${NESTED_KVM_CACHE:-$HOME/.cache/nested-kvm}/vmlinuz off pkg
+  if [ -f "$img" ]; then
+    # Boot protocol: the u16 at 0x20e is the offset of the version string, minus 0x200.
+    off=$(od -An -tu2 -j $((0x20e)) -N2 "$img" | tr -d ' ')
+    [ -n "$off" ] && dd if="$img" bs=1 skip=$((off + 0x200)) count=80 2>/dev/null | tr '\0' '\n' | head -1 | cut -d' ' -f1
+    return
+  fi
+  # Not prepared yet: the runner will take the package linux-image-amd64 depends on, as here.
+  pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+  pkg=${pkg#linux-image-}; echo "${pkg%-unsigned}"
+}
+prepare_nested_net() { # prints the module directory; empty output if it could not be had
+  local ver dir tmp f m mods="dummy tun" done_list=""
+  ver=$(nested_kernel_version)
+  [[ $ver =~ ^[0-9]+\.[0-9]+\.[0-9]+-[0-9]+-[a-z0-9]+$ ]] \
+    || { echo "test-tiers: cannot tell the nested runner's kernel version ('$ver'); no network in it" >&2; return 0; }
+  dir=$HOME/.cache/ignition/nested-net/$ver
+  if [ ! -f "$dir/modules" ]; then
+    tmp=$(mktemp -d)
+    if ! (cd "$tmp" && { apt-get download "linux-image-$ver-unsigned" >/dev/null 2>&1 \
+          || apt-get download "linux-image-$ver" >/dev/null 2>&1; }); then
+      echo "test-tiers: could not download the kernel package for $ver (apt-get download linux-image-$ver-unsigned); no network in the nested runner" >&2
+      rm -rf "$tmp"; return 0
+    fi
+    dpkg-deb -x "$tmp"/*.deb "$tmp/root"
+    mkdir -p "$dir.tmp.$$"
+    add() { # copies module $1 after those it depends on, and appends it to the load order
+      case " $done_list " in *" $1 "*) return 0;; esac
+      f=$(find "$tmp/root/lib/modules/$ver" -name "$1.ko" -o -name "$1.ko.xz" | head -1)
+      [ -n "$f" ] || return 0   # built into the kernel: nothing to load
+      local dep; for dep in $(/sbin/modinfo -F depends "$f" | tr ',' ' '); do add "$dep"; done
+      cp "$f" "$dir.tmp.$$/"; done_list="$done_list $1"; echo "$(basename "$f")" >> "$dir.tmp.$$/modules"
+    }
+    for m in $mods; do add "$m"; done
+    touch "$dir.tmp.$$/modules"
+    rm -rf "$tmp" "$dir"; mv "$dir.tmp.$$" "$dir"
+  fi
+  echo "$dir"
 }
 
 run_kvm_nested() {

@@ -33,6 +33,40 @@ watch_for_stall() { # $1 = pid, $2 = log
   done
 }
 
+# Inside the nested runner (IGNITION_NESTED_NET names the modules test-tiers.sh prepared for its
+# kernel): passt needs an interface with an address and a default route to start, and the
+# runner's machine has only `lo` (down). Load dummy and tun, give dummy0 an address of a
+# documentation range with a gateway, and bring lo up for the tests' forwarded ports. Nothing
+# leaves the machine: it has no NIC. The guest's DHCP hands it this address and gateway, as
+# passt copies them from the host.
+nested_network() {
+  local dir=${IGNITION_NESTED_NET:-} ko
+  [ -n "$dir" ] || return 0
+  ip link set lo up 2>/dev/null
+  if ip -o link show dummy0 >/dev/null 2>&1; then return 0; fi
+  if [ ! -f "$dir/modules" ] || [ "$(basename "$dir")" != "$(uname -r)" ]; then
+    echo "vm-tier: no network modules for kernel $(uname -r) (have ${dir:-none}); the tests that start passt cannot run" >&2
+    return 0
+  fi
+  while read -r ko; do
+    insmod "$dir/$ko" 2>/dev/null || grep -q "^${ko%%.ko*} " /proc/modules \
+      || echo "vm-tier: insmod $dir/$ko failed" >&2
+  done < "$dir/modules"
+  # Loading dummy makes dummy0 itself (numdummies=1); add one only where it did not.
+  { ip -o link show dummy0 >/dev/null 2>&1 || ip link add dummy0 type dummy; } && ip addr add 192.0.2.15/24 dev dummy0 && ip link set dummy0 up \
+    && ip route add default via 192.0.2.1 dev dummy0 \
+    || echo "vm-tier: could not set up dummy0; the tests that start passt cannot run" >&2
+  # The runner chroots into the host's filesystem (mounted at /host of its initramfs), and a
+  # chrooted process may not create a user namespace (EPERM, unshare(2)), which passt needs for
+  # its sandbox. Move that mount over the initramfs root, as switch_root does: the chroot then is
+  # the mount namespace's root. The runner's init keeps its own root and still reports the status.
+  if ! unshare -U true 2>/dev/null && [ "$(stat -Lc %d:%i /)" = "$(stat -Lc %d:%i /proc/1/root/host 2>/dev/null)" ]; then
+    mount -n --no-canonicalize --move /proc/1/root/host /proc/1/root && unshare -U true \
+      || echo "vm-tier: a user namespace cannot be created here; the tests that start passt cannot run" >&2
+  fi
+}
+nested_network
+
 for m in "$@"; do
   cd "$ROOT/$m" || exit 2
   for attempt in 1 2; do

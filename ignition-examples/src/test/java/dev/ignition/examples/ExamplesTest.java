@@ -116,4 +116,28 @@ class ExamplesTest {
         assertThat(r.output()).contains("$ echo $((6 * 7))\n42\n[exit status 0]")
                 .containsPattern("\\$ ls /nonexistent\\n.*No such file or directory\\n\\[exit status [1-9]");
     }
+
+    @Test
+    void linuxNetworkExplainsWhyItCannotRunAndSucceeds() {
+        Optional<String> why = LinuxExec.whyNot(false);
+        Assumptions.assumeTrue(why.isPresent(), "the Linux guest can run here: the linux-guest test runs it");
+        Run r = run(out -> LinuxNetwork.run(out, false));
+        assertThat(r.status()).isZero();
+        assertThat(r.output()).startsWith("This example networks a Linux guest with the host, but not here: ")
+                .contains(why.get());
+    }
+
+    @Test
+    @Tag("linux-guest")
+    @RequiresBackend("kvm")
+    void linuxNetworkReachesTheGuestsHttpdAndTheGuestReachesTheHost() {
+        Optional<String> why = LinuxExec.whyNot(false);
+        Assumptions.assumeTrue(why.isEmpty(), () -> why.orElse(""));
+        Run r = run(out -> LinuxNetwork.run(out, false));
+        assertThat(r.status()).as(r.output()).isZero();
+        assertThat(r.output()).containsPattern("host -> guest: http://127\\.0\\.0\\.1:[0-9]+/ \\(forwarded to the guest's port "
+                        + LinuxNetwork.GUEST_PORT + "\\) says: " + LinuxNetwork.GUEST_PAGE + "\n")
+                .containsPattern("guest -> host: http://[0-9.]+:[0-9]+/ \\(the host's 127\\.0\\.0\\.1\\) says: "
+                        + LinuxNetwork.HOST_PAGE + "\n");
+    }
 }

@@ -1,6 +1,7 @@
 package dev.ignition.internal.virtio;
 
 import dev.ignition.memory.GuestMemory;
+import java.util.function.BooleanSupplier;
 
 /**
  * What a virtio device type adds to the transport: its id, features, configuration space and
@@ -65,6 +66,22 @@ public interface VirtioDeviceModel extends AutoCloseable {
      * flight). Most devices keep everything in their saved state and do nothing.
      */
     default void flushForSnapshot() {}
+
+    /**
+     * Hands the device a callback that tells the driver the configuration space changed: the
+     * transport moves ConfigGeneration on and, if the driver is running, raises a
+     * configuration-change interrupt. It returns whether the driver was told (false before
+     * DRIVER_OK or while the device needs a reset). Call it with no lock of the device's own held,
+     * or from a callback of the transport ({@link #restored}, {@link #configRead}).
+     */
+    default void bindConfigChange(BooleanSupplier configChanged) {}
+
+    /**
+     * The driver read {@code size} bytes of the configuration space at {@code offset} (after
+     * {@link #config} supplied them); a device whose configuration changes once the driver has
+     * seen a value learns it here.
+     */
+    default void configRead(int offset, int size) {}
 
     /** Called after the transport's state was restored from a snapshot. */
     default void restored() {}

@@ -3,14 +3,15 @@ package dev.ignition.internal.virtio;
 import dev.ignition.device.DeviceContext;
 import dev.ignition.device.InterruptLine;
 import dev.ignition.device.MmioDevice;
+import dev.ignition.internal.device.SnapshotParticipant;
 import dev.ignition.internal.state.CorruptStateException;
 import dev.ignition.internal.state.Persistent;
 import dev.ignition.internal.state.StateReader;
 import dev.ignition.internal.state.StateWriter;
-import dev.ignition.internal.device.SnapshotParticipant;
 import dev.ignition.memory.GuestMemory;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Consumer;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -118,6 +119,7 @@ public final class VirtioMmio implements MmioDevice, Persistent<VirtioMmio.State
         }
         this.offered = model.features() | F_VERSION_1;
         model.bind(this::deviceEvent);
+        model.bindConfigChange(this::configChanged);
     }
 
     @Override
@@ -224,7 +226,7 @@ public final class VirtioMmio implements MmioDevice, Persistent<VirtioMmio.State
         return queueSel >= 0 && queueSel < queues.length ? queues[queueSel] : null;
     }
 
-    private void configureQueue(java.util.function.Consumer<Virtqueue> change) {
+    private void configureQueue(Consumer<Virtqueue> change) {
         Virtqueue q = selected();
         // A live queue's layout must not change under the device (virtio 1.x 4.2.2.3).
         if (q != null && !q.ready() && (status & DEVICE_NEEDS_RESET) == 0) {
@@ -355,6 +357,20 @@ public final class VirtioMmio implements MmioDevice, Persistent<VirtioMmio.State
     }
 
     /**
+     * The device's configuration space changed (virtio 1.x 2.5.1 and 4.2.2.1): ConfigGeneration
+     * moves on, so a driver reading several fields notices, and a running driver gets a
+     * configuration-change interrupt. Returns whether the driver was told.
+     */
+    public synchronized boolean configChanged() {
+        configGeneration++;
+        if (!live()) {
+            return false;
+        }
+        interrupt(INT_CONFIG_CHANGE);
+        return true;
+    }
+
+    /**
      * Pulses the line again if an interrupt is outstanding (InterruptStatus non-zero); called when
      * a restored VM starts. The edge the guest saw before the snapshot may not be in the restored
      * interrupt controller: an irqfd's edge is injected by a kernel worker shortly after the
@@ -421,6 +437,7 @@ public final class VirtioMmio implements MmioDevice, Persistent<VirtioMmio.State
         for (int i = size - 1; i >= 0; i--) {
             v = (v << 8) | (config[(int) offset + i] & 0xff);
         }
+        model.configRead((int) offset, size);
         return v;
     }
 

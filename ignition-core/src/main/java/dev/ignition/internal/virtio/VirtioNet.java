@@ -6,6 +6,7 @@ import java.util.ArrayDeque;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.BooleanSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -24,6 +25,14 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Frames from the backend wait in a queue of at most {@link #RX_QUEUE_FRAMES}; while it is
  * full, the backend's thread waits, which pushes back on the sender instead of losing frames.
+ *
+ * <p>After a restore the link goes down, then up again (VIRTIO_NET_F_STATUS): the guest's
+ * connections and neighbour entries belong to a backend that is gone (a restored or forked VM has
+ * a passt of its own), and the link state is what tells the guest so. The device reports the link
+ * down with a configuration-change interrupt; once the driver has read that status, it reports it
+ * up with another. Linux then flushes its ARP entries and redoes IPv6 address configuration on
+ * the link, and the frames it sends let the new backend learn the guest's MAC address (passt
+ * needs it to forward a connection into a guest that has sent nothing yet).
  *
  * <p>Locking: the transport's monitor, then {@link #lock}. The backend's thread takes only
  * {@link #lock} and calls the transport's device-event callback after releasing it.
@@ -55,6 +64,10 @@ public final class VirtioNet implements VirtioDeviceModel {
     private boolean closed;
     private boolean started;
     private Runnable deviceEvent = () -> {};
+    private BooleanSupplier configChanged = () -> false;
+    /** The link status the driver reads; guarded by the transport's monitor. */
+    private boolean linkUp = true;
+    private final AtomicLong linkResets = new AtomicLong();
 
     /**
      * @param mac the guest's 6-byte MAC address
@@ -82,6 +95,11 @@ public final class VirtioNet implements VirtioDeviceModel {
         return rxDropped.get();
     }
 
+    /** How many times a restore took the link down and up again. */
+    public long linkResets() {
+        return linkResets.get();
+    }
+
     @Override
     public int deviceId() {
         return DEVICE_ID;
@@ -106,8 +124,36 @@ public final class VirtioNet implements VirtioDeviceModel {
     public byte[] config() {
         byte[] c = new byte[8];
         System.arraycopy(mac, 0, c, 0, 6);
-        c[6] = S_LINK_UP; // status, little-endian u16
+        c[6] = (byte) (linkUp ? S_LINK_UP : 0); // status, little-endian u16
         return c;
+    }
+
+    /** Offset of {@code status} in {@code struct virtio_net_config}. */
+    private static final int STATUS_OFFSET = 6;
+
+    @Override
+    public void bindConfigChange(BooleanSupplier configChanged) {
+        this.configChanged = configChanged;
+    }
+
+    @Override
+    public void restored() {
+        linkUp = false;
+        if (configChanged.getAsBoolean()) {
+            linkResets.incrementAndGet();
+        } else {
+            linkUp = true; // no driver running to tell: nothing to reset
+        }
+    }
+
+    @Override
+    public void configRead(int offset, int size) {
+        // The driver has seen the link down: bring it up. (A driver that rereads a field until
+        // ConfigGeneration holds still sees only "up"; Linux reads status in one access.)
+        if (!linkUp && offset <= STATUS_OFFSET && offset + size > STATUS_OFFSET) {
+            linkUp = true;
+            configChanged.getAsBoolean();
+        }
     }
 
     @Override
@@ -219,6 +265,7 @@ public final class VirtioNet implements VirtioDeviceModel {
 
     @Override
     public void reset() {
+        linkUp = true;
         lock.lock();
         try {
             rxDropped.addAndGet(rx.size());

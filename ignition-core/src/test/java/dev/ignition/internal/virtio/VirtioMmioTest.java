@@ -230,4 +230,44 @@ class VirtioMmioTest {
         return new VirtioMmio.State(s.status(), s.deviceFeaturesSel(), s.driverFeaturesSel(), s.queueSel(),
                 s.interruptStatus(), s.driverFeatures(), s.configGeneration(), s.lineHigh(), queues);
     }
+
+    @Test
+    void aConfigurationChangeMovesTheGenerationAndInterruptsOnlyARunningDriver() {
+        try (VirtioDriver d = rng()) {
+            int g0 = d.reg(CONFIG_GENERATION);
+            assertThat(d.device.configChanged()).as("no driver yet").isFalse();
+            assertThat(d.reg(CONFIG_GENERATION)).isNotEqualTo(g0);
+            assertThat(d.reg(INTERRUPT_STATUS)).isZero();
+            assertThat(d.lineLevels).isEmpty();
+
+            d.start(1, 4);
+            int g1 = d.reg(CONFIG_GENERATION);
+            assertThat(d.device.configChanged()).isTrue();
+            assertThat(d.reg(INTERRUPT_STATUS)).isEqualTo(INT_CONFIG_CHANGE);
+            assertThat(d.reg(CONFIG_GENERATION)).isNotEqualTo(g1);
+            assertThat(d.lineLevels).containsExactly(true);
+            assertThat(d.device.configChanged()).isTrue();
+            assertThat(d.lineLevels).as("a fresh edge for the second change").containsExactly(true, false, true);
+            d.reg(INTERRUPT_ACK, INT_CONFIG_CHANGE);
+            assertThat(d.lineLevels).endsWith(false);
+
+            byte[] state = d.device.saveState();
+            VirtioDriver restored = new VirtioDriver(new VirtioRng(), d.memory);
+            restored.device.restoreState(state);
+            assertThat(restored.reg(CONFIG_GENERATION)).as("kept across a snapshot").isEqualTo(d.reg(CONFIG_GENERATION));
+        }
+    }
+
+    @Test
+    void aDeviceThatNeedsAResetRaisesNoConfigurationChangeOfItsOwn() {
+        try (VirtioDriver d = rng().start(1, 4)) {
+            d.rawDesc(0, 0, VirtioDriver.RAM_SIZE + 4096, 8, Virtqueue.F_WRITE, 0);
+            d.publish(0, 0);
+            d.notifyQueue(0);
+            assertThat(d.needsReset()).isTrue();
+            d.reg(INTERRUPT_ACK, INT_CONFIG_CHANGE);
+            assertThat(d.device.configChanged()).isFalse();
+            assertThat(d.reg(INTERRUPT_STATUS)).isZero();
+        }
+    }
 }

@@ -295,4 +295,74 @@ class VirtioNetTest {
             assertThat(d.memory.read(buf + VirtioNet.HEADER, 64)).isEqualTo(f);
         }
     }
+
+    /** The status field as Linux's config work reads it: one 2-byte access. */
+    static int linkStatus(VirtioDriver d) {
+        return (int) d.device.read(CONFIG + 6, 2);
+    }
+
+    @Test
+    void aRestoredDeviceTakesTheLinkDownThenUpOnceTheDriverHasSeenIt() throws Exception {
+        try (VirtioDriver d = started()) {
+            long rx = postRx(d, 1526);
+            d.reg(INTERRUPT_ACK, d.reg(INTERRUPT_STATUS));
+            int generation = d.reg(CONFIG_GENERATION);
+            byte[] state = d.device.saveState();
+
+            FakeBackend second = new FakeBackend();
+            VirtioNet restoredNet = new VirtioNet(MAC, second);
+            VirtioDriver r = new VirtioDriver(restoredNet, d.memory);
+            r.device.restoreState(state);
+            assertThat(r.reg(INTERRUPT_STATUS)).as("link change announced").isEqualTo(INT_CONFIG_CHANGE);
+            assertThat(r.reg(CONFIG_GENERATION)).isNotEqualTo(generation);
+            r.device.repulseInterrupt(); // the VM starts: the edge reaches the restored interrupt controller
+            assertThat(r.lineLevels).endsWith(false, true);
+
+            // The driver's interrupt handler acknowledges, then its config work reads the status.
+            r.reg(INTERRUPT_ACK, INT_CONFIG_CHANGE);
+            assertThat(r.reg(INTERRUPT_STATUS)).isZero();
+            int down = r.reg(CONFIG_GENERATION);
+            assertThat(linkStatus(r)).as("link down").isZero();
+            assertThat(r.reg(INTERRUPT_STATUS)).as("and at once up again, announced").isEqualTo(INT_CONFIG_CHANGE);
+            assertThat(r.reg(CONFIG_GENERATION)).isNotEqualTo(down);
+            r.reg(INTERRUPT_ACK, INT_CONFIG_CHANGE);
+            assertThat(linkStatus(r)).as("link up").isEqualTo(VirtioNet.S_LINK_UP);
+            assertThat(r.reg(INTERRUPT_STATUS)).as("no further change").isZero();
+            assertThat(restoredNet.linkResets()).isEqualTo(1);
+            // Reading the MAC (bytes 0-5) does not count as having seen the status.
+            assertThat(r.device.read(CONFIG, 4)).isEqualTo(0x12005452L);
+
+            // The restored receive queue carries on with the new backend.
+            byte[] f = frame(100, 20);
+            assertThat(second.inject(f)).isTrue();
+            assertThat(r.memory.read(rx + VirtioNet.HEADER, f.length)).isEqualTo(f);
+        }
+    }
+
+    @Test
+    void aDeviceRestoredBeforeItsDriverRanKeepsTheLinkUpAndRaisesNothing() {
+        try (VirtioDriver d = new VirtioDriver(net)) {
+            d.negotiate(d.deviceFeatures());
+            byte[] state = d.device.saveState();
+            VirtioNet restoredNet = new VirtioNet(MAC, new FakeBackend());
+            VirtioDriver r = new VirtioDriver(restoredNet, d.memory);
+            r.device.restoreState(state);
+            assertThat(r.reg(INTERRUPT_STATUS)).isZero();
+            assertThat(r.lineLevels).isEmpty();
+            assertThat(linkStatus(r)).isEqualTo(VirtioNet.S_LINK_UP);
+            assertThat(restoredNet.linkResets()).isZero();
+        }
+    }
+
+    @Test
+    void aResetDuringTheLinkResetBringsTheLinkUp() {
+        try (VirtioDriver d = started()) {
+            byte[] state = d.device.saveState();
+            VirtioDriver r = new VirtioDriver(new VirtioNet(MAC, new FakeBackend()), d.memory);
+            r.device.restoreState(state);
+            r.start(2, 16); // a driver that resets instead of reading the status
+            assertThat(linkStatus(r)).isEqualTo(VirtioNet.S_LINK_UP);
+            assertThat(r.reg(INTERRUPT_STATUS)).isZero();
+        }
+    }
 }

@@ -266,7 +266,7 @@ final class MachineAssembly {
             }
             NetworkAttachment network = net == null ? null
                     : new NetworkAttachment(macString(DEFAULT_MAC), net.backend().describe(),
-                            net.backend() instanceof PasstBackend p ? p.forwards() : List.of());
+                            net.backend().forwards());
             DeviceContext ctx = deviceContext(memory, hvVm, lifecycle, false);
             // The virtio transport pulses each new interrupt; where its pins are edge-triggered
             // it may use the backend's edge line (KVM: an irqfd).

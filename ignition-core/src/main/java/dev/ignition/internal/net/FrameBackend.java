@@ -1,5 +1,8 @@
 package dev.ignition.internal.net;
 
+import dev.ignition.Network;
+import java.util.List;
+
 /**
  * Where a virtio-net device's Ethernet frames go: user-mode networking (passt, gvproxy) or a
  * TAP interface. Frames are whole Ethernet frames without preamble or FCS.
@@ -17,6 +20,14 @@ public interface FrameBackend extends AutoCloseable {
 
     /** A short description for messages and logs, e.g. {@code passt (/run/..../passt.socket)}. */
     String describe();
+
+    /**
+     * The TCP ports forwarded from the host to the guest, with the host ports actually bound
+     * (port 0 resolved); empty for backends without forwarding, such as TAP.
+     */
+    default List<Network.PortForward> forwards() {
+        return List.of();
+    }
 
     /** Starts delivering frames to {@code receiver}; called once. */
     void start(Receiver receiver);

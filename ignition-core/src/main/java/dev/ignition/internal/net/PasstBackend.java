@@ -193,6 +193,7 @@ public final class PasstBackend implements FrameBackend {
     }
 
     /** The TCP forwards with the host ports passt listens on. */
+    @Override
     public List<Network.PortForward> forwards() {
         return forwards;
     }

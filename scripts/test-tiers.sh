@@ -80,12 +80,20 @@ run_nested() { # $1 = runner, $2 = tag, $3 = log
   for m in "${KVM_MODULES[@]}"; do
     grep -rqs "@Tag(\"$tag\")" "$ROOT/$m/src/test" || continue   # no such tests: no machine
     for attempt in 1 2; do
+      rm -f "$ROOT/$m/target/$tag-tier.log"
       IGNITION_REQUIRE_BACKENDS=kvm IGNITION_NESTED_NET=$net "$runner" --cpus "$NESTED_CPUS" --mem 6144 --timeout "$NESTED_TIMEOUT" -- \
         "$ROOT/scripts/vm-tier.sh" "$tag" "$m" > "$out" 2>&1
       rc=$?
       tee -a "$log" < "$out"
       if [ $rc -eq 124 ] || [ $rc -eq 125 ]; then
         echo "$tag tier, $m: the emulated machine stopped answering (status $rc)$([ $attempt -eq 1 ] && echo '; running it once more on a fresh one')" | tee -a "$log" >&2
+        # The machine wrote its test log to the shared checkout as it went: keep it (the next
+        # attempt starts a new one) and show where it stopped.
+        if [ -f "$ROOT/$m/target/$tag-tier.log" ]; then
+          cp "$ROOT/$m/target/$tag-tier.log" "$LOG_DIR/$tag-$m-attempt$attempt.log"
+          echo "$tag tier, $m: last lines before it stopped (whole log: $LOG_DIR/$tag-$m-attempt$attempt.log):" | tee -a "$log" >&2
+          grep -vE '^\s*$' "$LOG_DIR/$tag-$m-attempt$attempt.log" | tail -12 | tee -a "$log" >&2
+        fi
         continue
       fi
       break

@@ -115,7 +115,7 @@ class ConsoleTest {
         long t0 = System.nanoTime();
         assertThatThrownBy(() -> c.waitFor("never", Duration.ofMinutes(5))).isInstanceOf(IllegalVmStateException.class)
                 .hasMessage("cannot wait for 'never' on the console of a VM that is EXITED; last output: \"\n\"");
-        assertThatThrownBy(() -> c.waitForMatch(java.util.regex.Pattern.compile("nev(er)"), Duration.ofMinutes(5)))
+        assertThatThrownBy(() -> c.waitForMatch(Pattern.compile("nev(er)"), Duration.ofMinutes(5)))
                 .isInstanceOf(IllegalVmStateException.class)
                 .hasMessageStartingWith("cannot wait for /nev(er)/ on the console of a VM that is EXITED");
         c.end(VmState.CLOSED);

@@ -3,9 +3,14 @@ package dev.ignition;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.ignition.device.Device;
+import dev.ignition.device.Disk;
 import dev.ignition.device.PortIoDevice;
 import dev.ignition.guest.TestGuests;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class VirtualMachineBuilderTest {
     @Test
@@ -43,21 +48,21 @@ class VirtualMachineBuilderTest {
     }
 
     @Test
-    void reportsUnusableDiskImagesAndTooManyVirtioDevices(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+    void reportsUnusableDiskImagesAndTooManyVirtioDevices(@TempDir Path dir)
             throws Exception {
-        java.nio.file.Path missing = dir.resolve("missing.img");
-        java.nio.file.Path readOnly = java.nio.file.Files.write(dir.resolve("ro.img"), new byte[512]);
+        Path missing = dir.resolve("missing.img");
+        Path readOnly = Files.write(dir.resolve("ro.img"), new byte[512]);
         readOnly.toFile().setWritable(false);
         VirtualMachine.Builder b = VirtualMachine.builder().guest(TestGuests.hello())
-                .disk(dev.ignition.device.Disk.of(missing)).disk(dev.ignition.device.Disk.of(readOnly))
-                .disk(dev.ignition.device.Disk.of(readOnly).asReadOnly()).virtioRng();
+                .disk(Disk.of(missing)).disk(Disk.of(readOnly))
+                .disk(Disk.of(readOnly).asReadOnly()).virtioRng();
         for (int i = 0; i < 17; i++) {
-            b.disk(dev.ignition.device.Disk.of(readOnly).asReadOnly());
+            b.disk(Disk.of(readOnly).asReadOnly());
         }
         assertThatThrownBy(b::build).isInstanceOfSatisfying(InvalidVmSpecException.class, e -> {
             assertThat(e.problems()).contains("21 virtio devices were asked for; at most 19 fit",
                     "disk image " + missing + " does not exist or is not a regular file");
-            if (!java.nio.file.Files.isWritable(readOnly)) { // root can write anyway
+            if (!Files.isWritable(readOnly)) { // root can write anyway
                 assertThat(e.problems()).contains("disk image " + readOnly
                         + " is not writable; attach it with Disk.asReadOnly() or fix its permissions");
             }
@@ -74,11 +79,11 @@ class VirtualMachineBuilderTest {
 
     @Test
     void diskIdsAreCheckedAndDefaultToTheFileName() {
-        assertThat(dev.ignition.device.Disk.of(java.nio.file.Path.of("/x/a-rather-long-disk-image-name.img")).id())
+        assertThat(Disk.of(Path.of("/x/a-rather-long-disk-image-name.img")).id())
                 .isEqualTo("a-rather-long-disk-i");
-        assertThatThrownBy(() -> dev.ignition.device.Disk.of(java.nio.file.Path.of("d")).withId("x".repeat(21)))
+        assertThatThrownBy(() -> Disk.of(Path.of("d")).withId("x".repeat(21)))
                 .hasMessageContaining("longer than 20 bytes");
-        assertThat(dev.ignition.device.Disk.of(java.nio.file.Path.of("d")).asReadOnly().readOnly()).isTrue();
+        assertThat(Disk.of(Path.of("d")).asReadOnly().readOnly()).isTrue();
     }
 
     @Test
@@ -123,7 +128,7 @@ class VirtualMachineBuilderTest {
 
             @Override
             public void restoreState(byte[] state) {
-                dev.ignition.device.Device.requireNoState(this, state);
+                Device.requireNoState(this, state);
             }
         };
     }
@@ -146,7 +151,7 @@ class VirtualMachineBuilderTest {
         VirtualMachine.Builder b = VirtualMachine.builder().guest(TestGuests.hello()).virtioRng().vsock(3)
                 .network(Network.userMode());
         for (int i = 0; i < 17; i++) {
-            b.disk(dev.ignition.device.Disk.of(java.nio.file.Path.of("/nonexistent-" + i)));
+            b.disk(Disk.of(Path.of("/nonexistent-" + i)));
         }
         assertThatThrownBy(b::build).isInstanceOfSatisfying(InvalidVmSpecException.class,
                 e -> assertThat(e.problems()).contains("20 virtio devices were asked for; at most 19 fit"));

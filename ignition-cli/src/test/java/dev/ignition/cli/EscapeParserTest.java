@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.ignition.cli.EscapeParser.Action;
 import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import net.jqwik.api.ForAll;
@@ -12,18 +13,18 @@ import org.junit.jupiter.api.Test;
 
 class EscapeParserTest {
     static List<Action> feed(String s) {
-        byte[] b = s.getBytes(java.nio.charset.StandardCharsets.ISO_8859_1);
+        byte[] b = s.getBytes(StandardCharsets.ISO_8859_1);
         return new EscapeParser().feed(b, 0, b.length);
     }
 
     static Action.Forward fwd(String s) {
-        return new Action.Forward(s.getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+        return new Action.Forward(s.getBytes(StandardCharsets.ISO_8859_1));
     }
 
     /** Forward holds an array: compare its bytes, not its identity. */
     static List<Object> comparable(List<Action> actions) {
         return actions.stream().map(a -> a instanceof Action.Forward f ? (Object) new String(f.bytes(),
-                java.nio.charset.StandardCharsets.ISO_8859_1) : a).toList();
+                StandardCharsets.ISO_8859_1) : a).toList();
     }
 
     @Test

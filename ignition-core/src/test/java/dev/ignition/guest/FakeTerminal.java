@@ -6,6 +6,7 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.Random;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -86,7 +87,7 @@ final class FakeTerminal implements AutoCloseable {
         try {
             int n;
             while ((n = out.read(buf)) > 0) {
-                byte[] chunk = java.util.Arrays.copyOf(buf, n);
+                byte[] chunk = Arrays.copyOf(buf, n);
                 output(chunk, true);
             }
         } catch (IOException e) {

@@ -2,6 +2,7 @@ package dev.ignition.initramfs;
 
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /** A strict newc reader for tests: every header field, name, padding and the trailer are checked. */
@@ -39,7 +40,7 @@ final class CpioNewcReader {
             int dataStart = align4(nameStart + namesize);
             checkZero(archive, nameStart + namesize, dataStart);
             int size = (int) f[6];
-            byte[] data = java.util.Arrays.copyOfRange(archive, dataStart, dataStart + size);
+            byte[] data = Arrays.copyOfRange(archive, dataStart, dataStart + size);
             int next = align4(dataStart + size);
             checkZero(archive, dataStart + size, next);
             if (f[12] != 0) {

@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -20,6 +21,7 @@ import net.jqwik.api.Combinators;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
+import net.jqwik.api.Tuple;
 import net.jqwik.api.lifecycle.AddLifecycleHook;
 
 /** Round trips random trees through the writer and a strict reader, and through GNU {@code cpio -i}. */
@@ -120,8 +122,8 @@ class InitramfsProperties {
                         Arbitraries.integers().between(0, 4095), Arbitraries.integers().between(0, 0xfffff))
                 .as((d, n, m, ma, mi) -> new Op(n.startsWith("c") ? "chr" : "blk", join(d, n), m, new byte[0], ma, mi));
         return Arbitraries.frequencyOf(
-                        net.jqwik.api.Tuple.of(5, file), net.jqwik.api.Tuple.of(2, dir),
-                        net.jqwik.api.Tuple.of(2, link), net.jqwik.api.Tuple.of(1, dev))
+                        Tuple.of(5, file), Tuple.of(2, dir),
+                        Tuple.of(2, link), Tuple.of(1, dev))
                 .list().ofMaxSize(25);
     }
 
@@ -198,7 +200,7 @@ class InitramfsProperties {
 
     private static void deleteTree(Path dir) throws IOException {
         try (Stream<Path> walk = Files.walk(dir)) {
-            for (Path x : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+            for (Path x : walk.sorted(Comparator.reverseOrder()).toList()) {
                 Files.deleteIfExists(x);
             }
         }

@@ -3,8 +3,10 @@ package dev.ignition.initramfs;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.io.ByteArrayInputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
+import java.util.zip.GZIPInputStream;
 import org.junit.jupiter.api.Test;
 
 class InitramfsTest {
@@ -108,7 +110,7 @@ class InitramfsTest {
     void gzipVariantDecompressesToTheSameArchive() throws Exception {
         Initramfs fs = Initramfs.builder().file("/x", "data", 0644).build();
         byte[] gz = fs.toGzipByteArray();
-        try (var in = new java.util.zip.GZIPInputStream(new java.io.ByteArrayInputStream(gz))) {
+        try (var in = new GZIPInputStream(new ByteArrayInputStream(gz))) {
             assertThat(in.readAllBytes()).isEqualTo(fs.toByteArray());
         }
     }

@@ -8,6 +8,8 @@ import dev.ignition.testkit.RequiresBackend;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Locale;
 import java.util.Optional;
 import java.util.function.ToIntFunction;
 import java.util.regex.Matcher;
@@ -33,7 +35,7 @@ class ExamplesTest {
     void withoutABackendTheExamplesSayWhyAndFail() {
         var a = Backends.availability();
         Assumptions.assumeFalse(a.available(), "a backend is available here: the kvm tests run the examples");
-        for (ToIntFunction<PrintStream> example : java.util.List.<ToIntFunction<PrintStream>>of(
+        for (ToIntFunction<PrintStream> example : List.<ToIntFunction<PrintStream>>of(
                 HelloGuest::run, out -> SnapshotChain.run(out, null), ForkTen::run, CustomDevice::run)) {
             Run r = run(example);
             assertThat(r.status()).isEqualTo(Examples.UNAVAILABLE);
@@ -101,7 +103,7 @@ class ExamplesTest {
     void customDeviceUpperCasesTheGuestsMessage() {
         Run r = run(CustomDevice::run);
         assertThat(r.status()).as(r.output()).isZero();
-        assertThat(r.output()).startsWith(CustomDevice.MESSAGE.toUpperCase(java.util.Locale.ROOT))
+        assertThat(r.output()).startsWith(CustomDevice.MESSAGE.toUpperCase(Locale.ROOT))
                 .contains("the device converted " + CustomDevice.MESSAGE.length() + " bytes; the guest exited with GuestExit[code=0]");
     }
 

@@ -2,9 +2,13 @@ package dev.ignition.examples;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.ignition.VirtualMachine;
+import dev.ignition.junit.IgnitionTest;
 import dev.ignition.testkit.RequiresBackend;
+import java.io.File;
 import java.io.IOException;
 import java.lang.reflect.Method;
+import java.net.URISyntaxException;
 import java.net.URL;
 import java.net.URLClassLoader;
 import java.nio.file.Files;
@@ -15,6 +19,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import javax.tools.JavaCompiler;
 import javax.tools.ToolProvider;
+import org.jspecify.annotations.NullMarked;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -58,15 +63,15 @@ class ReadmeExampleTest {
     static String apiClassPath() {
         List<String> parts = new ArrayList<>();
         parts.add(System.getProperty("java.class.path"));
-        for (Class<?> c : List.of(dev.ignition.VirtualMachine.class, org.jspecify.annotations.NullMarked.class,
-                dev.ignition.junit.IgnitionTest.class, Test.class, assertThat(0).getClass())) {
+        for (Class<?> c : List.of(VirtualMachine.class, NullMarked.class,
+                IgnitionTest.class, Test.class, assertThat(0).getClass())) {
             try {
                 parts.add(Path.of(c.getProtectionDomain().getCodeSource().getLocation().toURI()).toString());
-            } catch (java.net.URISyntaxException e) {
+            } catch (URISyntaxException e) {
                 throw new IllegalStateException(e);
             }
         }
-        return String.join(java.io.File.pathSeparator, parts);
+        return String.join(File.pathSeparator, parts);
     }
 
     /** The README's JUnit section: its class, with the imports a reader's IDE would add. */

@@ -4,30 +4,45 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.platform.engine.discovery.DiscoverySelectors.selectClass;
 
 import dev.ignition.Console;
+import dev.ignition.Network;
+import dev.ignition.NetworkAttachment;
 import dev.ignition.VirtualMachine;
 import dev.ignition.VmState;
 import dev.ignition.guest.TestGuests;
 import dev.ignition.junit.fake.FakeProvider;
+import java.io.ByteArrayOutputStream;
+import java.io.File;
 import java.io.IOException;
+import java.io.PrintStream;
+import java.net.InetAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInfo;
 import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.extension.ExtensionConfigurationException;
 import org.junit.platform.engine.TestExecutionResult;
 import org.junit.platform.engine.reporting.ReportEntry;
 import org.junit.platform.testkit.engine.EngineExecutionResults;
@@ -82,15 +97,15 @@ class VmExtensionTest {
     @TestMethodOrder(MethodOrderer.MethodName.class)
     static class Forks {
         static final VmTemplate VM = echo();
-        static final Map<String, VirtualMachine> BEFORE = Collections.synchronizedMap(new java.util.HashMap<>());
+        static final Map<String, VirtualMachine> BEFORE = Collections.synchronizedMap(new HashMap<>());
 
         @BeforeEach
-        void before(VirtualMachine vm, org.junit.jupiter.api.TestInfo info) {
+        void before(VirtualMachine vm, TestInfo info) {
             BEFORE.put(info.getDisplayName(), vm);
         }
 
         @Test
-        void a(VirtualMachine vm, org.junit.jupiter.api.TestInfo info) {
+        void a(VirtualMachine vm, TestInfo info) {
             SEEN.add(vm);
             assertThat(BEFORE.get(info.getDisplayName())).isSameAs(vm);
             assertPristine(vm);
@@ -123,21 +138,21 @@ class VmExtensionTest {
     @IgnitionTest
     static class Networked {
         static final VmTemplate VM = VmTemplate.boot(TestGuests.echo()).backend(FakeProvider.NAME)
-                .configure(b -> b.memoryMiB(8).network(dev.ignition.Network.userMode().forwardTcp(0, 80)))
+                .configure(b -> b.memoryMiB(8).network(Network.userMode().forwardTcp(0, 80)))
                 .waitingFor(FakeProvider.READY);
 
         @Test
-        void a(dev.ignition.NetworkAttachment net, VirtualMachine vm) throws IOException {
+        void a(NetworkAttachment net, VirtualMachine vm) throws IOException {
             SEEN.add(vm);
             assertThat(vm.network()).contains(net);
             PORTS.add(net.hostPort(80));
-            try (java.net.Socket s = new java.net.Socket(java.net.InetAddress.getLoopbackAddress(), net.hostPort(80))) {
+            try (Socket s = new Socket(InetAddress.getLoopbackAddress(), net.hostPort(80))) {
                 assertThat(s.isConnected()).isTrue();
             }
         }
 
         @Test
-        void b(dev.ignition.NetworkAttachment net, VirtualMachine vm) {
+        void b(NetworkAttachment net, VirtualMachine vm) {
             SEEN.add(vm);
             PORTS.add(net.hostPort(80));
         }
@@ -148,7 +163,7 @@ class VmExtensionTest {
         static final VmTemplate VM = echo();
 
         @Test
-        void t(dev.ignition.NetworkAttachment net) {}
+        void t(NetworkAttachment net) {}
     }
 
     @IgnitionTest
@@ -266,7 +281,7 @@ class VmExtensionTest {
     @IgnitionTest
     static class ReadyByPattern {
         static final VmTemplate VM = VmTemplate.boot(TestGuests.echo()).backend(FakeProvider.NAME)
-                .configure(b -> b.memoryMiB(8)).waitingFor(java.util.regex.Pattern.compile("echo r[a-z]+y\\n"));
+                .configure(b -> b.memoryMiB(8)).waitingFor(Pattern.compile("echo r[a-z]+y\\n"));
 
         @Test
         void t(VirtualMachine vm) {
@@ -292,7 +307,7 @@ class VmExtensionTest {
     @IgnitionTest
     static class NeverReadyByPattern {
         static final VmTemplate VM = VmTemplate.boot(TestGuests.echo()).backend(FakeProvider.NAME)
-                .configure(b -> b.memoryMiB(8)).waitingFor(java.util.regex.Pattern.compile("login: ?$"))
+                .configure(b -> b.memoryMiB(8)).waitingFor(Pattern.compile("login: ?$"))
                 .startupTimeout(Duration.ofMillis(300));
 
         @Test
@@ -343,7 +358,7 @@ class VmExtensionTest {
 
     static Set<Path> templateDirs() throws IOException {
         try (Stream<Path> s = Files.list(Path.of(System.getProperty("java.io.tmpdir")))) {
-            return new java.util.HashSet<>(s.filter(p -> p.getFileName().toString().startsWith("ignition-vmtemplate-")).toList());
+            return new HashSet<>(s.filter(p -> p.getFileName().toString().startsWith("ignition-vmtemplate-")).toList());
         }
     }
 
@@ -358,7 +373,7 @@ class VmExtensionTest {
     static List<String> reports(EngineExecutionResults r, String key) {
         return r.allEvents().reportingEntryPublished().stream()
                 .map(e -> e.getRequiredPayload(ReportEntry.class).getKeyValuePairs().get(key))
-                .filter(java.util.Objects::nonNull).toList();
+                .filter(Objects::nonNull).toList();
     }
 
     static Throwable containerFailure(EngineExecutionResults r) {
@@ -387,7 +402,7 @@ class VmExtensionTest {
         int created = FakeProvider.CREATED_VMS.get();
         EngineExecutionResults r = run(Forks.class); // the default pool of 2
         r.testEvents().assertStatistics(s -> s.started(4).succeeded(4).failed(0));
-        assertThat(new java.util.HashSet<>(SEEN)).hasSize(3);
+        assertThat(new HashSet<>(SEEN)).hasSize(3);
         assertThat(WRITTEN).containsExactly(0xaL, 0xbL, 0xcL);
         // The template, the 4 forks the tests took, and up to 2 made ahead but never taken.
         assertThat(FakeProvider.CREATED_VMS.get() - created).isBetween(1 + 4, 1 + 4 + 2);
@@ -401,7 +416,7 @@ class VmExtensionTest {
         r.testEvents().assertStatistics(s -> s.started(4).succeeded(4).failed(0));
         assertThat(SEEN).hasSize(3);
         assertThat(Collections.newSetFromMap(new IdentityHashMap<>()).addAll(SEEN)).isTrue();
-        assertThat(new java.util.HashSet<>(SEEN)).hasSize(3);
+        assertThat(new HashSet<>(SEEN)).hasSize(3);
         assertThat(WRITTEN).containsExactly(0xaL, 0xbL, 0xcL);
         // one template VM, then one fork per test (d's @BeforeEach asked for one)
         assertThat(FakeProvider.CREATED_VMS.get() - created).isEqualTo(1 + 4);
@@ -412,16 +427,16 @@ class VmExtensionTest {
 
     @Test
     void theTemplatesAndEachForksTimesArePrinted() {
-        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
-        java.io.PrintStream out = System.out;
-        System.setOut(new java.io.PrintStream(captured, true, java.nio.charset.StandardCharsets.UTF_8));
+        ByteArrayOutputStream captured = new ByteArrayOutputStream();
+        PrintStream out = System.out;
+        System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
         try {
             run(Forks.class).testEvents().assertStatistics(s -> s.succeeded(4));
             run(NoVmWanted.class).testEvents().assertStatistics(s -> s.succeeded(1));
         } finally {
             System.setOut(out);
         }
-        List<String> lines = captured.toString(java.nio.charset.StandardCharsets.UTF_8).lines()
+        List<String> lines = captured.toString(StandardCharsets.UTF_8).lines()
                 .filter(l -> l.startsWith("[ignition] ")).toList();
         assertThat(lines).hasSize(8);
         assertThat(lines.get(0)).matches("\\[ignition] Forks\\.VM: template booted and ready in [0-9.]+ ms, prepared in"
@@ -459,7 +474,7 @@ class VmExtensionTest {
                 "junit.jupiter.execution.parallel.config.fixed.parallelism", "4");
 
         r.testEvents().assertStatistics(s -> s.started(4).succeeded(4).failed(0));
-        assertThat(new java.util.HashSet<>(SEEN)).hasSize(4);
+        assertThat(new HashSet<>(SEEN)).hasSize(4);
         assertThat(WRITTEN).containsExactlyInAnyOrder(0x11L, 0x12L, 0x13L, 0x14L);
     }
 
@@ -493,7 +508,7 @@ class VmExtensionTest {
 
         r.containerEvents().assertStatistics(s -> s.skipped(0));
         assertThat(containerFailure(r))
-                .hasRootCauseInstanceOf(org.junit.jupiter.api.extension.ExtensionConfigurationException.class)
+                .hasRootCauseInstanceOf(ExtensionConfigurationException.class)
                 .hasMessageContaining("Backend 'kvm' is not on the test class path (found: fake).")
                 .hasMessageContaining("dev.ignition:ignition-kvm");
         assertThat(FakeProvider.CREATED_VMS.get()).isEqualTo(created);
@@ -549,8 +564,8 @@ class VmExtensionTest {
 
     @Test
     void aTestCanTakeItsForksNetworkWithItsOwnForwardedPorts() {
-        org.junit.jupiter.api.Assumptions.assumeTrue(Stream.of(System.getenv().getOrDefault("PATH", "")
-                        .split(java.io.File.pathSeparator)).anyMatch(d -> !d.isEmpty() && Files.isExecutable(Path.of(d, "passt"))),
+        Assumptions.assumeTrue(Stream.of(System.getenv().getOrDefault("PATH", "")
+                        .split(File.pathSeparator)).anyMatch(d -> !d.isEmpty() && Files.isExecutable(Path.of(d, "passt"))),
                 "passt is not installed (apt-get install passt)");
         PORTS.clear();
         run(Networked.class).testEvents().assertStatistics(s -> s.started(2).succeeded(2).failed(0));

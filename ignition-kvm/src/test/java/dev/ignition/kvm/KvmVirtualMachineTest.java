@@ -12,6 +12,7 @@ import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -68,7 +69,7 @@ class KvmVirtualMachineTest {
                 Thread.onSpinWait();
             }
             byte[] out = vm.console().outputBytes();
-            byte[] echoed = java.util.Arrays.copyOfRange(out, out.length - payload.length, out.length);
+            byte[] echoed = Arrays.copyOfRange(out, out.length - payload.length, out.length);
             assertThat(echoed).isEqualTo(payload);
             vm.console().write(new byte[] {TestGuests.ECHO_EXIT});
             assertThat(vm.awaitExit(T)).contains(new VmExit.GuestExit(0));

@@ -11,9 +11,11 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 /** Creating, running and closing VMs must not leak descriptors, mappings or threads. */
 @Tag("kvm")
@@ -75,7 +77,7 @@ class ResourceLeakTest {
     }
 
     @Test
-    @org.junit.jupiter.api.Timeout(value = 20, unit = java.util.concurrent.TimeUnit.MINUTES)
+    @Timeout(value = 20, unit = TimeUnit.MINUTES)
     void twoHundredCreateStartCloseCyclesLeaveFdsAndMappingsUnchanged() throws IOException, InterruptedException {
         for (int i = 0; i < 5; i++) { // warm up: process-wide /dev/kvm fd, class loading, JIT
             cycle(true);

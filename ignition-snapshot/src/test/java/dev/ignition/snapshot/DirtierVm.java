@@ -9,6 +9,7 @@ import dev.ignition.guest.TestGuests;
 import dev.ignition.memory.GuestMemory;
 import dev.ignition.memory.MemoryRegion;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.time.Duration;
 import java.util.function.UnaryOperator;
 
@@ -55,7 +56,7 @@ final class DirtierVm {
     static byte[][] copy(GuestMemory m) {
         byte[][] out = new byte[m.regions().size()][];
         for (int r = 0; r < out.length; r++) {
-            out[r] = m.regions().get(r).segment().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+            out[r] = m.regions().get(r).segment().toArray(ValueLayout.JAVA_BYTE);
         }
         return out;
     }

@@ -10,16 +10,19 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.stream.Stream;
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
+import net.jqwik.api.Combinators;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
 import net.jqwik.api.ShrinkingMode;
 import net.jqwik.api.Tag;
+import net.jqwik.api.Tuple;
 import net.jqwik.api.lifecycle.AddLifecycleHook;
 import net.jqwik.api.lifecycle.LifecycleContext;
 import net.jqwik.api.lifecycle.SkipExecutionHook;
@@ -81,17 +84,17 @@ class FailedSnapshotProperties {
     @Provide
     Arbitrary<List<Op>> ops() {
         Arbitrary<Op> guest = Arbitraries.chars().range('A', 'Z').map(GuestWrite::new);
-        Arbitrary<Op> host = net.jqwik.api.Combinators.combine(Arbitraries.integers().between(0, HOST_PAGES - 1),
+        Arbitrary<Op> host = Combinators.combine(Arbitraries.integers().between(0, HOST_PAGES - 1),
                 Arbitraries.bytes()).as(HostWrite::new);
         Arbitrary<Op> snap = Arbitraries.frequency(
-                net.jqwik.api.Tuple.of(8, Outcome.PUBLISHED), net.jqwik.api.Tuple.of(1, Outcome.INVALID_NAME),
-                net.jqwik.api.Tuple.of(1, Outcome.CONFLICT), net.jqwik.api.Tuple.of(1, Outcome.IO_FILES),
-                net.jqwik.api.Tuple.of(1, Outcome.IO_MANIFEST), net.jqwik.api.Tuple.of(1, Outcome.IO_RENAME),
-                net.jqwik.api.Tuple.of(1, Outcome.IO_NAME), net.jqwik.api.Tuple.of(1, Outcome.IO_AFTER_PUBLISHING))
+                Tuple.of(8, Outcome.PUBLISHED), Tuple.of(1, Outcome.INVALID_NAME),
+                Tuple.of(1, Outcome.CONFLICT), Tuple.of(1, Outcome.IO_FILES),
+                Tuple.of(1, Outcome.IO_MANIFEST), Tuple.of(1, Outcome.IO_RENAME),
+                Tuple.of(1, Outcome.IO_NAME), Tuple.of(1, Outcome.IO_AFTER_PUBLISHING))
                 .map(Snapshot::new);
         Arbitrary<Op> cont = Arbitraries.integers().between(0, 99).map(ContinueFrom::new);
-        return Arbitraries.frequencyOf(net.jqwik.api.Tuple.of(3, guest), net.jqwik.api.Tuple.of(3, host),
-                net.jqwik.api.Tuple.of(5, snap), net.jqwik.api.Tuple.of(1, cont)).list().ofMinSize(6).ofMaxSize(16);
+        return Arbitraries.frequencyOf(Tuple.of(3, guest), Tuple.of(3, host),
+                Tuple.of(5, snap), Tuple.of(1, cont)).list().ofMinSize(6).ofMaxSize(16);
     }
 
     private record Published(String name, byte[][] memory, char generation) {}
@@ -116,7 +119,7 @@ class FailedSnapshotProperties {
                         }
                         case HostWrite h -> {
                             byte[] page = new byte[4096];
-                            java.util.Arrays.fill(page, h.value());
+                            Arrays.fill(page, h.value());
                             vm.memory().write(HOST_AREA + h.page() * 4096L, page);
                         }
                         case Snapshot s -> {

@@ -8,6 +8,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.ignition.IgnitionException;
 import dev.ignition.VirtualMachine;
+import dev.ignition.device.Device;
 import dev.ignition.device.PortIoDevice;
 import dev.ignition.snapshot.internal.WriteFaults;
 import dev.ignition.testkit.RequiresBackend;
@@ -76,7 +77,7 @@ class FailedSnapshotTest {
 
         @Override
         public void restoreState(byte[] state) {
-            dev.ignition.device.Device.requireNoState(this, state);
+            Device.requireNoState(this, state);
         }
     }
 

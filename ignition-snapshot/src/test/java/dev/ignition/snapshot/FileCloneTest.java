@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.ignition.internal.posix.Libc;
 import java.io.IOException;
+import java.io.RandomAccessFile;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -68,7 +69,7 @@ class FileCloneTest {
         Path img = dir.resolve("xfs.img");
         Path mnt = dir.resolve("mnt");
         Files.createDirectories(mnt);
-        try (var f = new java.io.RandomAccessFile(img.toFile(), "rw")) {
+        try (var f = new RandomAccessFile(img.toFile(), "rw")) {
             f.setLength(320L << 20); // xfs's minimum size is 300 MiB; the file is sparse
         }
         run("/usr/sbin/mkfs.xfs", "-q", "-m", "reflink=1", img.toString());
@@ -92,7 +93,7 @@ class FileCloneTest {
             // Same physical blocks: the physical_offset columns match.
             assertThat(physical(cloneExtents)).isEqualTo(physical(srcExtents));
             // Copy-on-write: writing the clone leaves the source alone.
-            try (var f = new java.io.RandomAccessFile(clone.toFile(), "rw")) {
+            try (var f = new RandomAccessFile(clone.toFile(), "rw")) {
                 f.seek(4096);
                 f.write(new byte[4096]);
             }

@@ -11,12 +11,16 @@ import dev.ignition.device.Disk;
 import dev.ignition.guest.TestGuests;
 import dev.ignition.memory.GuestMemory;
 import dev.ignition.testkit.RequiresBackend;
+import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -242,8 +246,8 @@ class LiveSnapshotTest {
     @Test
     void aVmsDiskGoesIntoItsSnapshotAndEachForkWritesItsOwnWorkingCopy() throws Exception {
         byte[] content = new byte[1 << 16];
-        new java.util.Random(5).nextBytes(content);
-        Path image = java.nio.file.Files.write(dir.resolve("disk.img"), content);
+        new Random(5).nextBytes(content);
+        Path image = Files.write(dir.resolve("disk.img"), content);
         Path storeDir = dir.resolve("store");
         try (SnapshotStore store = SnapshotStore.open(storeDir);
              VirtualMachine vm = VirtualMachine.builder().memoryMiB(4).guest(TestGuests.counter())
@@ -255,9 +259,9 @@ class LiveSnapshotTest {
             String printed = vm.console().output();
             long last = Long.parseLong(printed.substring(0, printed.lastIndexOf('\n')).replaceAll("(?s).*\n", ""));
             vm.resume();
-            java.nio.file.Files.write(image, new byte[content.length]); // the original changes afterwards
+            Files.write(image, new byte[content.length]); // the original changes afterwards
             Disk inLayer = r.write().layer().disks().getFirst();
-            assertThat(java.nio.file.Files.readAllBytes(inLayer.image())).isEqualTo(content);
+            assertThat(Files.readAllBytes(inLayer.image())).isEqualTo(content);
             List<VirtualMachine> forks = VmSnapshots.fork(store, "d", 2, b -> b);
             try {
                 assertThat(workDirs(storeDir)).as("one working directory per fork").hasSize(2);
@@ -275,8 +279,8 @@ class LiveSnapshotTest {
         }
     }
 
-    private static List<Path> workDirs(Path storeDir) throws java.io.IOException {
-        try (java.util.stream.Stream<Path> s = java.nio.file.Files.list(storeDir.resolve("work"))) {
+    private static List<Path> workDirs(Path storeDir) throws IOException {
+        try (Stream<Path> s = Files.list(storeDir.resolve("work"))) {
             return s.toList();
         }
     }

@@ -3,8 +3,12 @@ package dev.ignition.snapshot;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -27,10 +31,10 @@ final class LoopFs implements AutoCloseable {
         assumeTrue("root".equals(System.getProperty("user.name")),
                 "loop-mounting a file system needs root; running as " + System.getProperty("user.name"));
         LoopFs fs = new LoopFs(dir.resolve("fs.img"), Files.createDirectories(dir.resolve("mnt")));
-        try (var f = java.nio.channels.FileChannel.open(fs.image, java.nio.file.StandardOpenOption.CREATE_NEW,
-                java.nio.file.StandardOpenOption.WRITE)) {
+        try (var f = FileChannel.open(fs.image, StandardOpenOption.CREATE_NEW,
+                StandardOpenOption.WRITE)) {
             f.truncate(0);
-            f.write(java.nio.ByteBuffer.wrap(new byte[1]), (long) mib * 1024 * 1024 - 1);
+            f.write(ByteBuffer.wrap(new byte[1]), (long) mib * 1024 * 1024 - 1);
         }
         assumeTrue(run("mkfs.ext4", "-q", "-F", "-m", "0", fs.image.toString()) == 0, "mkfs.ext4 failed or is missing");
         assumeTrue(run("mount", "-o", "loop", fs.image.toString(), fs.mount.toString()) == 0,
@@ -53,7 +57,7 @@ final class LoopFs implements AutoCloseable {
     /** Fills the file system with {@code filler}, then frees {@code leaveBytes} of it. */
     void fill(Path filler, long leaveBytes) throws IOException {
         byte[] block = new byte[1 << 16];
-        java.util.Arrays.fill(block, (byte) 0x5a);
+        Arrays.fill(block, (byte) 0x5a);
         try (var out = Files.newOutputStream(filler)) {
             while (true) {
                 out.write(block);
@@ -63,7 +67,7 @@ final class LoopFs implements AutoCloseable {
                 throw full;
             }
         }
-        try (var ch = java.nio.channels.FileChannel.open(filler, java.nio.file.StandardOpenOption.WRITE)) {
+        try (var ch = FileChannel.open(filler, StandardOpenOption.WRITE)) {
             ch.truncate(Math.max(0, ch.size() - leaveBytes));
             ch.force(true);
         }

@@ -14,6 +14,7 @@ import dev.ignition.memory.GuestMemory;
 import dev.ignition.snapshot.internal.Restorer;
 import java.io.IOException;
 import java.io.RandomAccessFile;
+import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -22,6 +23,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.function.Consumer;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -154,7 +156,7 @@ class SnapshotDisksTest {
             assertThat(a.disks().get(1)).isEqualTo(new Disk(layerFile(id, "disk1.img"), true, "ref"));
 
             try (FileChannel ch = FileChannel.open(wa, StandardOpenOption.WRITE)) {
-                ch.write(java.nio.ByteBuffer.wrap(new byte[] {0x55, 0x55}), 512);
+                ch.write(ByteBuffer.wrap(new byte[] {0x55, 0x55}), 512);
             }
             assertThat(Files.readAllBytes(wb)).as("forks do not share a disk").isEqualTo(rwBytes);
             assertThat(Files.readAllBytes(layerFile(id, "disk0.img"))).as("the layer is untouched").isEqualTo(rwBytes);
@@ -240,7 +242,7 @@ class SnapshotDisksTest {
     @Test
     void craftedDiskEntriesAreRejected() throws Exception {
         LayerId id = writeWithDisks("s");
-        Map<String, java.util.function.Consumer<ObjectNode>> edits = new LinkedHashMap<>();
+        Map<String, Consumer<ObjectNode>> edits = new LinkedHashMap<>();
         edits.put("field 'files' has unknown field 'disk2.img'", m -> ((ObjectNode) m.get("files"))
                 .putObject("disk2.img").put("size", 0).put("crc32c", "00000000"));
         edits.put("field 'files' has unknown field '../../../etc/passwd'", m -> ((ObjectNode) m.get("files"))

@@ -7,8 +7,11 @@ import dev.ignition.IllegalVmStateException;
 import dev.ignition.VirtualMachine;
 import dev.ignition.VmExit;
 import dev.ignition.VmImage;
+import dev.ignition.device.Disk;
 import dev.ignition.guest.TestGuests;
 import dev.ignition.testkit.RequiresBackend;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import org.junit.jupiter.api.Tag;
@@ -80,10 +83,10 @@ class SnapshotMisuseTest {
     }
 
     @Test
-    void anImageServesOneVmAndASecondBuildLeavesTheFirstVmsDisksAlone() throws java.io.IOException {
-        Path disk = java.nio.file.Files.write(dir.resolve("disk.img"), new byte[1 << 16]);
+    void anImageServesOneVmAndASecondBuildLeavesTheFirstVmsDisksAlone() throws IOException {
+        Path disk = Files.write(dir.resolve("disk.img"), new byte[1 << 16]);
         try (SnapshotStore store = SnapshotStore.open(dir.resolve("store"))) {
-            try (VirtualMachine vm = dirtier().disk(dev.ignition.device.Disk.of(disk)).build()) {
+            try (VirtualMachine vm = dirtier().disk(Disk.of(disk)).build()) {
                 vm.start();
                 vm.console().waitFor(TestGuests.DIRTIER_READY, DirtierVm.T);
                 VmSnapshots.snapshot(vm, store, "s");

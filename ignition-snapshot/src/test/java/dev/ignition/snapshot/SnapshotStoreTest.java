@@ -14,6 +14,7 @@ import java.util.Random;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import org.assertj.core.groups.Tuple;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -93,8 +94,8 @@ class SnapshotStoreTest {
             assertThat(chain).extracting(LayerInfo::kind).containsExactly(LayerKind.DIFF, LayerKind.DIFF, LayerKind.FULL);
             assertThat(chain.get(0).parent()).isEqualTo(chain.get(1).id());
             assertThat(store.list()).extracting(SnapshotInfo::name, SnapshotInfo::chainDepth)
-                    .containsExactly(org.assertj.core.groups.Tuple.tuple("l0", 1),
-                            org.assertj.core.groups.Tuple.tuple("l1", 2), org.assertj.core.groups.Tuple.tuple("l2", 3));
+                    .containsExactly(Tuple.tuple("l0", 1),
+                            Tuple.tuple("l1", 2), Tuple.tuple("l2", 3));
             assertThat(store.inspect("l2").stateNames()).containsExactly("s");
         }
     }

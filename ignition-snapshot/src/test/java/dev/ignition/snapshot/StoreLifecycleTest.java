@@ -7,6 +7,7 @@ import dev.ignition.memory.GuestMemory;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -47,7 +48,7 @@ class StoreLifecycleTest {
             id = store.inspect("base").id();
             store.close();
             store.close(); // idempotent
-            Map<String, ThrowingCallable> calls = new java.util.LinkedHashMap<>();
+            Map<String, ThrowingCallable> calls = new LinkedHashMap<>();
             calls.put("list snapshots", store::list);
             calls.put("inspect snapshot 'base'", () -> store.inspect("base"));
             calls.put("inspect layer", () -> store.inspect(id));

@@ -15,6 +15,7 @@ import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -24,6 +25,7 @@ import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.lifecycle.AfterContainer;
 import net.jqwik.api.statistics.Statistics;
+import org.jspecify.annotations.Nullable;
 
 /**
  * The store's answer to a hostile store, as a property over random single-file mutations of a
@@ -378,7 +380,7 @@ class StoreMutationPropertiesTest {
             }
             case MANIFEST_NUMBER -> {
                 List<LayerId> ids = new ArrayList<>(expected.keySet());
-                ids.sort(java.util.Comparator.comparing(LayerId::hex));
+                ids.sort(Comparator.comparing(LayerId::hex));
                 LayerId id = ids.get(target % ids.size());
                 Object value = NUMBERS.get(other % NUMBERS.size());
                 String[] field = {null};
@@ -398,7 +400,7 @@ class StoreMutationPropertiesTest {
     }
 
     /** The node at {@code path} (object keys and array indexes), or null. */
-    private static com.fasterxml.jackson.databind.@org.jspecify.annotations.Nullable JsonNode at(ObjectNode m,
+    private static com.fasterxml.jackson.databind.@Nullable JsonNode at(ObjectNode m,
             String[] path) {
         com.fasterxml.jackson.databind.JsonNode node = m;
         for (String p : path) {

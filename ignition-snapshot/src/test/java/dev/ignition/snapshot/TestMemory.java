@@ -2,6 +2,7 @@ package dev.ignition.snapshot;
 
 import dev.ignition.memory.GuestMemory;
 import dev.ignition.memory.MemoryRegion;
+import dev.ignition.snapshot.internal.DurableFiles;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -86,6 +87,6 @@ final class TestMemory {
     }
 
     static void deleteTree(Path p) {
-        dev.ignition.snapshot.internal.DurableFiles.deleteTree(p);
+        DurableFiles.deleteTree(p);
     }
 }

@@ -3,6 +3,7 @@ package dev.ignition.internal.arm64;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.nio.ByteBuffer;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -99,7 +100,7 @@ class Arm64DeviceTreeTest {
     @Test
     void fdtHeaderAndReservationsAreWellFormed() throws Exception {
         byte[] dtb = new Fdt().reserve(0x4000_0000L, 0x1000).beginNode("").propertyU32("a", 1).endNode().finish();
-        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(dtb);
+        ByteBuffer b = ByteBuffer.wrap(dtb);
         assertThat(b.getInt(0)).isEqualTo(0xd00dfeed);
         assertThat(b.getInt(4)).isEqualTo(dtb.length);
         assertThat(b.getInt(20)).isEqualTo(17);

@@ -10,6 +10,7 @@ import dev.ignition.internal.state.HostileState;
 import dev.ignition.memory.GuestMemory;
 import java.io.ByteArrayOutputStream;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -110,7 +111,7 @@ class Pl011Test {
         byte[] state = uart.saveState();
         Pl011 other = new Pl011(Arm64Layout.UART_BASE, Arm64Layout.UART_SPI, out);
         HostileState.assertRejectsCleanly(state, "device 'pl011'", other::restoreState);
-        assertThatThrownBy(() -> other.restoreState(java.util.Arrays.copyOf(state, 20)))
+        assertThatThrownBy(() -> other.restoreState(Arrays.copyOf(state, 20)))
                 .isInstanceOf(CorruptStateException.class).hasMessageContaining("truncated");
         Pl011.State s = Pl011.State.decode(state, "t");
         Pl011.State wideImsc = new Pl011.State(s.ibrd(), s.fbrd(), s.lcr(), s.cr(), s.ifls(), 0xfff, s.ris(), s.dmacr(),

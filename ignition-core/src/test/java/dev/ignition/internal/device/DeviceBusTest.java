@@ -2,6 +2,7 @@ package dev.ignition.internal.device;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.ignition.device.Device;
 import dev.ignition.device.MmioDevice;
 import org.junit.jupiter.api.Test;
 
@@ -41,7 +42,7 @@ class DeviceBusTest {
 
             @Override
             public void restoreState(byte[] state) {
-                dev.ignition.device.Device.requireNoState(this, state);
+                Device.requireNoState(this, state);
             }
         };
     }

@@ -11,6 +11,7 @@ import dev.ignition.internal.state.CorruptStateException;
 import dev.ignition.internal.state.HostileState;
 import dev.ignition.internal.virtio.VirtioMmio;
 import dev.ignition.internal.virtio.VirtioSlots;
+import dev.ignition.internal.vm.GuestRam;
 import dev.ignition.memory.GuestMemory;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -134,7 +135,7 @@ class DeviceStateTest {
         for (boolean arm64 : new boolean[] {false, true}) {
             List<VirtioMmio> a = VirtioSlots.create(arm64, List.of(Disk.of(disk)), true, 3L);
             List<VirtioMmio> b = VirtioSlots.create(arm64, List.of(Disk.of(disk)), true, 3L);
-            try (GuestMemory memory = dev.ignition.internal.vm.GuestRam.allocateX86(4 << 20)) {
+            try (GuestMemory memory = GuestRam.allocateX86(4 << 20)) {
                 DeviceContext ctx = new DeviceContext() {
                     @Override
                     public GuestMemory memory() {

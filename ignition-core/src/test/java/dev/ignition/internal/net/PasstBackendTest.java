@@ -12,6 +12,7 @@ import java.net.Socket;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.concurrent.BlockingQueue;
@@ -63,10 +64,10 @@ class PasstBackendTest {
             byte[] reply = received.poll(10, TimeUnit.SECONDS);
             assertThat(reply).as("ARP reply from passt").isNotNull();
             ByteBuffer r = ByteBuffer.wrap(reply);
-            assertThat(java.util.Arrays.copyOfRange(reply, 0, 6)).as("to our MAC").isEqualTo(MAC);
+            assertThat(Arrays.copyOfRange(reply, 0, 6)).as("to our MAC").isEqualTo(MAC);
             assertThat(r.getShort(12)).as("EtherType ARP").isEqualTo((short) 0x0806);
             assertThat(r.getShort(20)).as("opcode reply").isEqualTo((short) 2);
-            assertThat(java.util.Arrays.copyOfRange(reply, 28, 32)).as("sender IP: the one asked for").isEqualTo(target);
+            assertThat(Arrays.copyOfRange(reply, 28, 32)).as("sender IP: the one asked for").isEqualTo(target);
         } finally {
             passt.close();
         }

@@ -3,6 +3,9 @@ package dev.ignition.internal.posix;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -51,14 +54,14 @@ class EventFdTest {
     void closeIsIdempotentAndFreesTheDescriptor() throws Exception {
         assumeTrue(EventFd.supported(), "eventfd is Linux-only");
         EventFd e = EventFd.open();
-        java.nio.file.Path link = java.nio.file.Path.of("/proc/self/fd/" + e.fd());
-        assertThat(java.nio.file.Files.readSymbolicLink(link).toString()).contains("eventfd");
+        Path link = Path.of("/proc/self/fd/" + e.fd());
+        assertThat(Files.readSymbolicLink(link).toString()).contains("eventfd");
         e.close();
         e.close();
         boolean stillEventfd;
         try {
-            stillEventfd = java.nio.file.Files.readSymbolicLink(link).toString().contains("eventfd");
-        } catch (java.nio.file.NoSuchFileException gone) {
+            stillEventfd = Files.readSymbolicLink(link).toString().contains("eventfd");
+        } catch (NoSuchFileException gone) {
             stillEventfd = false;
         }
         assertThat(stillEventfd).as("descriptor closed (or reused by something else)").isFalse();

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 
@@ -43,7 +44,7 @@ class StateEncodingTest {
     void theLayoutIsTheSpecifiedOne() {
         byte[] b = new StateWriter().begin("UART", 1).u8(7).u32(0x01020304).end().toByteArray();
         ByteBuffer bb = ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN);
-        assertThat(new String(b, 0, 4, java.nio.charset.StandardCharsets.US_ASCII)).isEqualTo("UART");
+        assertThat(new String(b, 0, 4, StandardCharsets.US_ASCII)).isEqualTo("UART");
         assertThat(bb.getShort(4)).isEqualTo((short) 1);
         assertThat(bb.getInt(6)).isEqualTo(2 + 5);
         assertThat(Arrays.copyOfRange(b, 10, b.length)).containsExactly(1, 7, 3, 4, 3, 2, 1);

@@ -7,6 +7,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.ignition.internal.state.CorruptStateException;
 import dev.ignition.internal.state.HostileState;
 import dev.ignition.internal.virtio.VirtioDriver.Buf;
+import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -185,7 +186,7 @@ class VirtioMmioTest {
                     other.reg(STATUS, 0); // back to reset for the next attempt
                 }
             });
-            assertThatThrownBy(() -> other.device.restoreState(java.util.Arrays.copyOf(state, 10)))
+            assertThatThrownBy(() -> other.device.restoreState(Arrays.copyOf(state, 10)))
                     .isInstanceOf(CorruptStateException.class).hasMessageContaining("truncated");
             VirtioMmio.State s = VirtioMmio.State.decode(state, "t");
             Virtqueue.State q = s.queues().get(0);

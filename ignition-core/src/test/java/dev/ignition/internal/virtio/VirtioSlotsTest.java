@@ -2,10 +2,12 @@ package dev.ignition.internal.virtio;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.ignition.IgnitionException;
 import dev.ignition.device.Disk;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import org.assertj.core.api.Assertions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -35,8 +37,8 @@ class VirtioSlotsTest {
     void aDiskThatCannotBeOpenedFailsNamingIt() throws Exception {
         Path a = Files.write(dir.resolve("a.img"), new byte[4096]);
         Path missing = dir.resolve("nope.img");
-        org.assertj.core.api.Assertions.assertThatThrownBy(
+        Assertions.assertThatThrownBy(
                 () -> VirtioSlots.create(false, List.of(Disk.of(a), Disk.of(missing)), false, null))
-                .isInstanceOf(dev.ignition.IgnitionException.class).hasMessageContaining("nope.img");
+                .isInstanceOf(IgnitionException.class).hasMessageContaining("nope.img");
     }
 }

@@ -7,8 +7,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.ignition.device.Vsock;
 import dev.ignition.internal.virtio.VirtioDriver.Buf;
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.net.ConnectException;
 import java.net.SocketTimeoutException;
 import java.time.Duration;
@@ -113,8 +115,8 @@ class VirtioVsockTest {
         return CompletableFuture.supplyAsync(() -> {
             try {
                 return g.vsock.connect(guestPort, T);
-            } catch (java.io.IOException e) {
-                throw new java.io.UncheckedIOException(e);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
             }
         });
     }
@@ -194,7 +196,7 @@ class VirtioVsockTest {
             CompletableFuture<Vsock.Connection> refused = connectAsync(g, 7001);
             VirtioVsock.Header req2 = awaitPacket(g, OP_REQUEST).h();
             g.send(7001, req2.srcPort(), OP_RST, 0, 0, 0, new byte[0]);
-            assertThatThrownBy(() -> refused.get(10, TimeUnit.SECONDS)).hasCauseInstanceOf(java.io.UncheckedIOException.class)
+            assertThatThrownBy(() -> refused.get(10, TimeUnit.SECONDS)).hasCauseInstanceOf(UncheckedIOException.class)
                     .hasRootCauseInstanceOf(ConnectException.class);
         }
     }
@@ -241,8 +243,8 @@ class VirtioVsockTest {
                     for (int n; (n = in.read(buf)) > 0; ) {
                         out.write(buf, 0, n);
                     }
-                } catch (java.io.IOException e) {
-                    throw new java.io.UncheckedIOException(e);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
                 }
             });
             int guestBuf = 64 * 1024;
@@ -419,7 +421,7 @@ class VirtioVsockTest {
         CompletableFuture<Integer> read = CompletableFuture.supplyAsync(() -> {
             try {
                 return c.input().read();
-            } catch (java.io.IOException e) {
+            } catch (IOException e) {
                 return -2;
             }
         });

@@ -8,8 +8,10 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Deque;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Function;
@@ -362,7 +364,7 @@ class FakeHvf implements HvfLayer {
     }
 
     /** IDs the fake refuses, like a macOS without the 15.2 registers. */
-    final java.util.Set<Integer> missingSysRegs = new java.util.HashSet<>();
+    final Set<Integer> missingSysRegs = new HashSet<>();
 
     @Override
     public long getSysReg(long vcpu, int reg) {

@@ -5,10 +5,12 @@ import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import dev.ignition.Availability;
 import dev.ignition.BackendUnavailableException;
+import dev.ignition.spi.Architecture;
 import dev.ignition.spi.HypervisorProvider;
 import dev.ignition.spi.VmConfig;
 import java.lang.foreign.MemoryLayout.PathElement;
 import java.util.ServiceLoader;
+import org.assertj.core.api.Assertions;
 import org.junit.jupiter.api.Test;
 
 class HvfNativeTest {
@@ -79,12 +81,12 @@ class HvfNativeTest {
         assumeFalse(onMacArm64(), "on macOS arm64 the hvf-tagged tests cover the real framework");
         HypervisorProvider p = ServiceLoader.load(HypervisorProvider.class).stream().map(ServiceLoader.Provider::get)
                 .filter(x -> x.name().equals("hvf")).findFirst().orElseThrow();
-        assertThat(p.architecture()).isEqualTo(dev.ignition.spi.Architecture.ARM64);
+        assertThat(p.architecture()).isEqualTo(Architecture.ARM64);
         Availability a = p.availability();
         assertThat(a.available()).isFalse();
         assertThat(a.reason()).contains("not macOS");
         try (var mem = TestVms.memory(HvfVm.PAGE)) {
-            org.assertj.core.api.Assertions.assertThatThrownBy(() -> p.createVm(new VmConfig(mem, 1, false)))
+            Assertions.assertThatThrownBy(() -> p.createVm(new VmConfig(mem, 1, false)))
                     .isInstanceOf(BackendUnavailableException.class).hasMessageContaining("hvf: not macOS");
         }
     }

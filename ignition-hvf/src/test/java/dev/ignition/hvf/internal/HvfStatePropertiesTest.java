@@ -3,6 +3,7 @@ package dev.ignition.hvf.internal;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.ignition.internal.state.CorruptStateException;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -50,7 +51,7 @@ class HvfStatePropertiesTest {
                                              @ForAll byte value, @ForAll boolean truncate) {
         byte[] blob = v.encode();
         int at = Math.floorMod(position, blob.length);
-        byte[] bad = truncate ? java.util.Arrays.copyOf(blob, at) : blob.clone();
+        byte[] bad = truncate ? Arrays.copyOf(blob, at) : blob.clone();
         if (!truncate) {
             bad[at] = value;
         }
@@ -69,7 +70,7 @@ class HvfStatePropertiesTest {
         assertThat(HvfState.Vm.decode(blob)).isEqualTo(vm);
         int at = Math.floorMod(cut, blob.length);
         try {
-            HvfState.Vm.decode(java.util.Arrays.copyOf(blob, at));
+            HvfState.Vm.decode(Arrays.copyOf(blob, at));
             throw new AssertionError("a truncated VM state decoded");
         } catch (CorruptStateException expected) {
             assertThat(expected.getMessage()).isNotBlank();

@@ -6,10 +6,12 @@ import static dev.ignition.hvf.internal.TestVms.RAM;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.ignition.internal.arm64.Arm64DeviceTree;
 import dev.ignition.internal.arm64.Arm64Layout;
 import dev.ignition.internal.arm64.Psci;
 import dev.ignition.memory.GuestMemory;
 import dev.ignition.memory.MemoryRegion;
+import dev.ignition.spi.BootState;
 import dev.ignition.spi.Vcpu;
 import dev.ignition.spi.VcpuExit;
 import dev.ignition.spi.VmConfig;
@@ -235,7 +237,7 @@ class HvfVmTest {
                 (int) HvfVm.PAGE, arena::close)) {
             HvfVm vm = TestVms.vm(fake, mem, 1, false);
             assertThat(fake.createdIpaBits).isEqualTo(40);
-            HvfVcpu v = (HvfVcpu) vm.createVcpu(0, new dev.ignition.spi.BootState.Arm64(base, 0));
+            HvfVcpu v = (HvfVcpu) vm.createVcpu(0, new BootState.Arm64(base, 0));
             assertThat(fake.cpu(0).sys.get(Arm64Regs.ID_AA64MMFR0_EL1) & 0xf).isEqualTo(2);
             v.close();
             vm.close();
@@ -296,7 +298,7 @@ class HvfVmTest {
             assertThat(g.redistSize()).isEqualTo(3 * 0x20000L);
             assertThat(g.virtualTimerPpi()).isEqualTo(11);
             assertThat(g.physicalTimerPpi()).isEqualTo(14);
-            assertThat(g).isEqualTo(dev.ignition.internal.arm64.Arm64DeviceTree.Gic.standard(3, 11));
+            assertThat(g).isEqualTo(Arm64DeviceTree.Gic.standard(3, 11));
             vm.close();
         }
     }

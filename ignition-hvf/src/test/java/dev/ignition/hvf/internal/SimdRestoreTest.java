@@ -8,6 +8,7 @@ import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -45,7 +46,7 @@ class SimdRestoreTest {
         while (bin.remaining() >= 4) {
             words.add(bin.getInt());
         }
-        assertThat(words).containsExactly(java.util.Arrays.stream(SimdRestore.code()).boxed().toArray(Integer[]::new));
+        assertThat(words).containsExactly(Arrays.stream(SimdRestore.code()).boxed().toArray(Integer[]::new));
     }
 
     /**

@@ -3,14 +3,27 @@ package dev.ignition.hvf.internal;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.ignition.internal.arm64.Psci;
 import dev.ignition.internal.state.CorruptStateException;
 import dev.ignition.internal.state.StateWriter;
 import dev.ignition.internal.state.UnsupportedStateVersionException;
 import dev.ignition.memory.GuestMemory;
 import dev.ignition.spi.Vcpu;
+import dev.ignition.spi.VcpuExit;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 
 class SnapshotStateTest {
@@ -135,17 +148,17 @@ class SnapshotStateTest {
         try (GuestMemory mem = TestVms.memory(TestVms.RAM_SIZE)) {
             HvfVm vm = TestVms.vm(a, mem, 2, false);
             Vcpu c0 = vm.createVcpu(0, TestVms.boot());
-            assertThatThrownBy(() -> vm.restoreState(new HvfState.Vm(0, 2, new byte[1], java.util.Map.of()).encode()))
+            assertThatThrownBy(() -> vm.restoreState(new HvfState.Vm(0, 2, new byte[1], Map.of()).encode()))
                     .hasMessageContaining("create all 2 vCPUs");
-            Vcpu c1 = java.util.concurrent.CompletableFuture.supplyAsync(() -> vm.createVcpu(1, TestVms.boot())).join();
+            Vcpu c1 = CompletableFuture.supplyAsync(() -> vm.createVcpu(1, TestVms.boot())).join();
             vmBlob = vm.captureState();
-            cpu1Blob = java.util.concurrent.CompletableFuture.supplyAsync(c1::captureState).join();
-            assertThatThrownBy(() -> vm.restoreState(new HvfState.Vm(0, 3, new byte[1], java.util.Map.of()).encode()))
+            cpu1Blob = CompletableFuture.supplyAsync(c1::captureState).join();
+            assertThatThrownBy(() -> vm.restoreState(new HvfState.Vm(0, 3, new byte[1], Map.of()).encode()))
                     .hasMessageContaining("3 vCPUs");
             vm.restoreState(vmBlob);
             assertThatThrownBy(() -> c0.restoreState(cpu1Blob)).isInstanceOf(HvfState.InvalidStateException.class)
                     .hasMessageContaining("same index");
-            java.util.concurrent.CompletableFuture.runAsync(c1::close).join();
+            CompletableFuture.runAsync(c1::close).join();
             c0.close();
             vm.close();
         }
@@ -155,15 +168,15 @@ class SnapshotStateTest {
     void stateBlobsRoundTripAndRejectHostileInput() {
         byte[][] q = new byte[32][16];
         q[3][15] = 9;
-        var sys = new java.util.LinkedHashMap<Integer, Long>();
+        var sys = new LinkedHashMap<Integer, Long>();
         sys.put(Arm64Regs.MPIDR_EL1, 1L);
         sys.put(0xc290, 5L);
-        HvfState.Vcpu v = new HvfState.Vcpu(new long[31], 4, 5, 6, 7, sys, q, java.util.Map.of(0xc230, 0xf0L),
-                java.util.Map.of(0x10100, 0x8000_0000L), HvfState.Power.ON_PENDING, 0x4000_0000L, 3);
+        HvfState.Vcpu v = new HvfState.Vcpu(new long[31], 4, 5, 6, 7, sys, q, Map.of(0xc230, 0xf0L),
+                Map.of(0x10100, 0x8000_0000L), HvfState.Power.ON_PENDING, 0x4000_0000L, 3);
         byte[] blob = v.encode();
         assertThat(HvfState.Vcpu.decode(blob)).isEqualTo(v);
         rejectsCleanly(blob, "hvf vCPU state", HvfState.Vcpu::decode);
-        byte[] trailing = java.util.Arrays.copyOf(blob, blob.length + 1);
+        byte[] trailing = Arrays.copyOf(blob, blob.length + 1);
         assertThatThrownBy(() -> HvfState.Vcpu.decode(trailing)).hasMessageContaining("trailing");
         byte[] hugeCount = vcpuBlob(w -> w.ints(new int[Arm64Regs.SNAPSHOT_SYS_REGS.size() + 1])
                 .longs(new long[Arm64Regs.SNAPSHOT_SYS_REGS.size() + 1]));
@@ -175,7 +188,7 @@ class SnapshotStateTest {
                 .hasMessage("hvf vCPU state: record 'HVCP' v1, field 'sysRegs': names unknown system register 0x1234");
         byte[] unpaired = vcpuBlob(w -> w.ints(new int[] {Arm64Regs.MPIDR_EL1}).longs(new long[0]));
         assertThatThrownBy(() -> HvfState.Vcpu.decode(unpaired)).hasMessageContaining("1 register ids but 0 values");
-        HvfState.Vm vmState = new HvfState.Vm(77, 2, new byte[] {9, 8}, java.util.Map.of(GicRegs.GICD_CTLR, 0x12L));
+        HvfState.Vm vmState = new HvfState.Vm(77, 2, new byte[] {9, 8}, Map.of(GicRegs.GICD_CTLR, 0x12L));
         byte[] vmBlob = vmState.encode();
         assertThat(HvfState.Vm.decode(vmBlob)).isEqualTo(vmState);
         rejectsCleanly(vmBlob, "hvf VM state", HvfState.Vm::decode);
@@ -183,11 +196,11 @@ class SnapshotStateTest {
                 .ints(new int[] {0x7777}).longs(new long[] {0}).end().toByteArray();
         assertThatThrownBy(() -> HvfState.Vm.decode(badDist)).hasMessageContaining("unknown distributor register 0x7777");
         assertThatThrownBy(() -> HvfState.Vm.decode(blob)).hasMessage("hvf VM state: expected a record 'HVVM', found 'HVCP'");
-        byte[] noVcpus = new HvfState.Vm(77, 0, new byte[0], java.util.Map.of()).encode();
+        byte[] noVcpus = new HvfState.Vm(77, 0, new byte[0], Map.of()).encode();
         assertThatThrownBy(() -> HvfState.Vm.decode(noVcpus)).hasMessageContaining("field 'vcpus': 0 is out of range");
         byte[] hugeGic = new StateWriter().begin(HvfState.VM_TAG, HvfState.VERSION).u64(1).u32(1).bytes(new byte[4])
                 .end().toByteArray();
-        java.nio.ByteBuffer.wrap(hugeGic).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(10 + 9 + 5 + 1, 1000);
+        ByteBuffer.wrap(hugeGic).order(ByteOrder.LITTLE_ENDIAN).putInt(10 + 9 + 5 + 1, 1000);
         assertThatThrownBy(() -> HvfState.Vm.decode(hugeGic)).isInstanceOf(CorruptStateException.class)
                 .hasMessageContaining("field 'gic'").hasMessageContaining("truncated");
     }
@@ -196,16 +209,16 @@ class SnapshotStateTest {
      * Every truncation, a newer record version and every single-byte corruption of {@code good}
      * fail with a CorruptStateException naming {@code context} (or, for some flips, still decode).
      */
-    private static void rejectsCleanly(byte[] good, String context, java.util.function.Consumer<byte[]> decode) {
+    private static void rejectsCleanly(byte[] good, String context, Consumer<byte[]> decode) {
         for (int n = 0; n < good.length; n++) {
-            byte[] cut = java.util.Arrays.copyOf(good, n);
+            byte[] cut = Arrays.copyOf(good, n);
             assertThatThrownBy(() -> decode.accept(cut)).as("cut to %d bytes", n)
                     .isInstanceOf(CorruptStateException.class).hasMessageStartingWith(context);
         }
         byte[] newer = good.clone();
         newer[4]++;
         assertThatThrownBy(() -> decode.accept(newer)).isInstanceOf(UnsupportedStateVersionException.class)
-                .hasMessage(context + ": record '" + new String(good, 0, 4, java.nio.charset.StandardCharsets.US_ASCII)
+                .hasMessage(context + ": record '" + new String(good, 0, 4, StandardCharsets.US_ASCII)
                         + "' has version 2; this build reads version 1");
         for (int i = 0; i < good.length; i++) {
             byte[] bad = good.clone();
@@ -219,7 +232,7 @@ class SnapshotStateTest {
     }
 
     /** A vCPU record that is valid up to its system registers, which {@code sysRegs} writes. */
-    private static byte[] vcpuBlob(java.util.function.Consumer<StateWriter> sysRegs) {
+    private static byte[] vcpuBlob(Consumer<StateWriter> sysRegs) {
         StateWriter w = new StateWriter().begin(HvfState.VCPU_TAG, HvfState.VERSION).longs(new long[31]).u64(0).u64(0)
                 .u64(0).u64(0);
         sysRegs.accept(w);
@@ -236,7 +249,7 @@ class SnapshotStateTest {
         try (GuestMemory mem = TestVms.memory(TestVms.RAM_SIZE)) {
             HvfVm vm = TestVms.vm(a, mem, 2, false);
             Vcpu c0 = vm.createVcpu(0, TestVms.boot());
-            java.util.concurrent.ExecutorService t1 = java.util.concurrent.Executors.newSingleThreadExecutor();
+            ExecutorService t1 = Executors.newSingleThreadExecutor();
             Vcpu c1 = t1.submit(() -> vm.createVcpu(1, TestVms.boot())).get();
             vmBlob = vm.captureState();
             blob0 = c0.captureState();
@@ -250,22 +263,22 @@ class SnapshotStateTest {
         try (GuestMemory mem = TestVms.memory(TestVms.RAM_SIZE)) {
             HvfVm vm = TestVms.vm(b, mem, 2, false);
             Vcpu c0 = vm.createVcpu(0, TestVms.boot());
-            java.util.concurrent.ExecutorService t1 = java.util.concurrent.Executors.newSingleThreadExecutor();
+            ExecutorService t1 = Executors.newSingleThreadExecutor();
             Vcpu c1 = t1.submit(() -> vm.createVcpu(1, TestVms.boot())).get();
             vm.restoreState(vmBlob);
             c0.restoreState(blob0);
             long[] restoredAt = new long[1];
-            java.util.concurrent.Future<?> late = t1.submit(() -> {
+            Future<?> late = t1.submit(() -> {
                 Thread.sleep(200);
                 restoredAt[0] = System.nanoTime();
                 c1.restoreState(blob1);
                 return null;
             });
-            b.script(0, c -> { c.x(0, dev.ignition.internal.arm64.Psci.SYSTEM_OFF); return FakeHvf.exception(TestVms.hvc(0), 0); });
-            dev.ignition.spi.VcpuExit e = c0.run();
+            b.script(0, c -> { c.x(0, Psci.SYSTEM_OFF); return FakeHvf.exception(TestVms.hvc(0), 0); });
+            VcpuExit e = c0.run();
             long ranAt = System.nanoTime();
             late.get();
-            assertThat(e).isInstanceOf(dev.ignition.spi.VcpuExit.Shutdown.class);
+            assertThat(e).isInstanceOf(VcpuExit.Shutdown.class);
             assertThat(ranAt).isGreaterThan(restoredAt[0]);
             assertThatThrownBy(() -> c0.restoreState(blob0)).hasMessageContaining("already run");
             t1.submit(c1::close).get();

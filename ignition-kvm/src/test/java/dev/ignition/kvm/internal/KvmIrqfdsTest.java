@@ -4,6 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.ignition.internal.posix.EventFd;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -36,12 +39,12 @@ class KvmIrqfdsTest {
     }
 
     /** Descriptors of this process that are eventfds (Linux: /proc/self/fd links). */
-    static long openEventfds() throws java.io.IOException {
-        try (var fds = java.nio.file.Files.list(java.nio.file.Path.of("/proc/self/fd"))) {
+    static long openEventfds() throws IOException {
+        try (var fds = Files.list(Path.of("/proc/self/fd"))) {
             return fds.filter(p -> {
                 try {
-                    return java.nio.file.Files.readSymbolicLink(p).toString().contains("eventfd");
-                } catch (java.io.IOException e) {
+                    return Files.readSymbolicLink(p).toString().contains("eventfd");
+                } catch (IOException e) {
                     return false; // the directory's own descriptor, gone by now
                 }
             }).count();

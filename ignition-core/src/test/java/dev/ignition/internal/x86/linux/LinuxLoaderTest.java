@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.ignition.guest.InvalidKernelImageException;
 import dev.ignition.guest.LinuxBootException;
+import dev.ignition.internal.x86.X86Layout;
 import dev.ignition.memory.GuestMemory;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
@@ -13,6 +14,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -114,10 +116,10 @@ class LinuxLoaderTest {
 
     @Test
     void ramAboveTheMmioGapBecomesASecondE820RamEntry() {
-        assertThatThrownBy(() -> E820.forRanges(java.util.List.of(new dev.ignition.internal.x86.X86Layout.Range(0x200000, 1 << 24))))
+        assertThatThrownBy(() -> E820.forRanges(List.of(new X86Layout.Range(0x200000, 1 << 24))))
                 .isInstanceOf(LinuxBootException.class).hasMessageContaining("needs RAM from address 0 past 1 MiB");
         // 4 GiB of RAM, laid out as a VM gets it: 3 GiB below the MMIO gap, 1 GiB from 4 GiB.
-        assertThat(E820.forRanges(dev.ignition.internal.x86.X86Layout.ramRanges(4L << 30))).containsExactly(
+        assertThat(E820.forRanges(X86Layout.ramRanges(4L << 30))).containsExactly(
                 new E820.Entry(0, 0x9fc00, E820.RAM),
                 new E820.Entry(0x9fc00, 0x60400, E820.RESERVED),
                 new E820.Entry(0x100000, 0xc000_0000L - 0x100000, E820.RAM),
@@ -173,13 +175,13 @@ class LinuxLoaderTest {
 
     @Test
     void virtioDevicesAreDeclaredOnTheCommandLineInOrder() {
-        String line = LinuxLoader.withVirtioDevices("console=ttyS0 pci=off ", java.util.List.of(
+        String line = LinuxLoader.withVirtioDevices("console=ttyS0 pci=off ", List.of(
                 new LinuxLoader.VirtioMmioDevice(0xc000_1000L, 0x1000, 5),
                 new LinuxLoader.VirtioMmioDevice(0xc000_2000L, 0x200, 6)));
         assertThat(line).isEqualTo("console=ttyS0 pci=off virtio_mmio.device=4K@0xc0001000:5"
                 + " virtio_mmio.device=512@0xc0002000:6");
-        assertThat(LinuxLoader.withVirtioDevices("", java.util.List.of(new LinuxLoader.VirtioMmioDevice(0xc000_1000L,
+        assertThat(LinuxLoader.withVirtioDevices("", List.of(new LinuxLoader.VirtioMmioDevice(0xc000_1000L,
                 0x1000, 5)))).isEqualTo("virtio_mmio.device=4K@0xc0001000:5");
-        assertThat(LinuxLoader.withVirtioDevices("quiet", java.util.List.of())).isEqualTo("quiet");
+        assertThat(LinuxLoader.withVirtioDevices("quiet", List.of())).isEqualTo("quiet");
     }
 }

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.constraints.IntRange;
@@ -59,8 +60,8 @@ class MpTableTest {
                     .containsExactly(3, 0, 0, 0, 0, irq, 3, irq);
         }
         // mpc_lintsrc: ExtINT -> LINT0, NMI -> LINT1 (all CPUs)
-        assertThat(java.util.Arrays.copyOfRange(t, 308, 316)).containsExactly(4, 3, 0, 0, 0, 0, 0, 0);
-        assertThat(java.util.Arrays.copyOfRange(t, 316, 324)).containsExactly(4, 1, 0, 0, 0, 0, 0xff, 1);
+        assertThat(Arrays.copyOfRange(t, 308, 316)).containsExactly(4, 3, 0, 0, 0, 0, 0, 0);
+        assertThat(Arrays.copyOfRange(t, 316, 324)).containsExactly(4, 1, 0, 0, 0, 0, 0xff, 1);
     }
 
     @Property(tries = 60)

@@ -7,6 +7,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.ignition.IgnitionException;
+import dev.ignition.SnapshotMismatchException;
 import dev.ignition.VirtualMachine;
 import dev.ignition.device.Device;
 import dev.ignition.device.PortIoDevice;
@@ -154,6 +155,65 @@ class FailedSnapshotTest {
             d.broken = true;
             return () -> VmSnapshots.snapshot(vm, store, "attempt");
         }, IgnitionException.class, "flaky device cannot save now");
+    }
+
+    /** A device that saves three bytes and, when {@code refuse} is set, rejects any state given back. */
+    static final class PickyDevice implements PortIoDevice {
+        final boolean refuse;
+
+        PickyDevice(boolean refuse) {
+            this.refuse = refuse;
+        }
+
+        @Override
+        public String name() {
+            return "picky";
+        }
+
+        @Override
+        public int basePort() {
+            return 0x7000;
+        }
+
+        @Override
+        public int portCount() {
+            return 1;
+        }
+
+        @Override
+        public long read(int offset, int size) {
+            return 0;
+        }
+
+        @Override
+        public void write(int offset, int size, long value) {}
+
+        @Override
+        public byte[] saveState() {
+            return new byte[] {1, 2, 3};
+        }
+
+        @Override
+        public void restoreState(byte[] state) {
+            if (refuse) {
+                throw new IllegalArgumentException("picky device reads format 9 only");
+            }
+        }
+    }
+
+    @Test
+    void aDeviceThatRejectsItsRestoredStateNamesItselfAndKeepsTheCause() throws IOException {
+        try (SnapshotStore store = SnapshotStore.open(dir.resolve("store"));
+             VirtualMachine vm = DirtierVm.boot(new PickyDevice(false))) {
+            VmSnapshots.snapshot(vm, store, "picky");
+            assertThatThrownBy(() -> VmSnapshots.restore(store, "picky", b -> b.device(new PickyDevice(true))))
+                    .isInstanceOf(SnapshotMismatchException.class)
+                    .hasMessageContaining("device 'picky' rejected its snapshot state: picky device reads format 9 only")
+                    .cause().isInstanceOf(IllegalArgumentException.class);
+            try (VirtualMachine ok = VmSnapshots.restore(store, "picky", b -> b.device(new PickyDevice(false)))) {
+                assertThat(ok.state()).as("the store and snapshot stay usable").isNotNull();
+            }
+        }
     }
 
     @Test

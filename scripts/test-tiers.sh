@@ -80,7 +80,7 @@ run_nested() { # $1 = runner, $2 = tag, $3 = log
   for m in "${KVM_MODULES[@]}"; do
     grep -rqs "@Tag(\"$tag\")" "$ROOT/$m/src/test" || continue   # no such tests: no machine
     for attempt in 1 2; do
-      rm -f "$ROOT/$m/target/$tag-tier.log"
+      rm -f "$ROOT/$m/target/$tag-tier.log" "$ROOT/$m/target/$tag-stall.log"
       IGNITION_REQUIRE_BACKENDS=kvm IGNITION_NESTED_NET=$net "$runner" --cpus "$NESTED_CPUS" --mem 6144 --timeout "$NESTED_TIMEOUT" -- \
         "$ROOT/scripts/vm-tier.sh" "$tag" "$m" > "$out" 2>&1
       rc=$?
@@ -93,6 +93,13 @@ run_nested() { # $1 = runner, $2 = tag, $3 = log
           cp "$ROOT/$m/target/$tag-tier.log" "$LOG_DIR/$tag-$m-attempt$attempt.log"
           echo "$tag tier, $m: last lines before it stopped (whole log: $LOG_DIR/$tag-$m-attempt$attempt.log):" | tee -a "$log" >&2
           grep -vE '^\s*$' "$LOG_DIR/$tag-$m-attempt$attempt.log" | tail -12 | tee -a "$log" >&2
+        fi
+        # vm-tier's watcher dumps the JVM's threads after a quiet spell; a frozen machine writes none.
+        if [ -f "$ROOT/$m/target/$tag-stall.log" ]; then
+          cp "$ROOT/$m/target/$tag-stall.log" "$LOG_DIR/$tag-$m-attempt$attempt-stall.log"
+          echo "$tag tier, $m: thread dumps in $LOG_DIR/$tag-$m-attempt$attempt-stall.log" | tee -a "$log" >&2
+        else
+          echo "$tag tier, $m: no thread dump was written: the whole emulated machine stopped, not only the tests" | tee -a "$log" >&2
         fi
         continue
       fi

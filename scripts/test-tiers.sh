@@ -99,7 +99,7 @@ run_nested() { # $1 = runner, $2 = tag, $3 = log
           cp "$ROOT/$m/target/$tag-stall.log" "$LOG_DIR/$tag-$m-attempt$attempt-stall.log"
           echo "$tag tier, $m: thread dumps in $LOG_DIR/$tag-$m-attempt$attempt-stall.log" | tee -a "$log" >&2
         else
-          echo "$tag tier, $m: no thread dump was written: the whole emulated machine stopped, not only the tests" | tee -a "$log" >&2
+          echo "$tag tier, $m: no thread dump was written (the watcher writes one after ${IGNITION_STALL_SECONDS:-300} s without test output): the machine itself stopped, or the tests went quiet only near the end" | tee -a "$log" >&2
         fi
         continue
       fi

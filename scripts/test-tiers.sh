@@ -68,8 +68,12 @@ prepare_kvm_tier() { # on the host: compiled tests, their class paths, the launc
 # runner emulates AMD SVM with QEMU's TCG. With two emulated CPUs, whole machines stopped
 # answering mid-test (no output, not even from a shell loop beside the JVM, until the timeout)
 # and the JVM crashed in JIT-compiled code now and then; with one CPU the same tiers ran clean
-# and no slower, so one is the default. A module whose machine still times out or vanishes is
-# run once more on a fresh one. Prints "TAG: N passed, N failed, N skipped".
+# and no slower, so one is the default. Since the networking tests (passt inside the machine),
+# a machine now and then spins with every process in it stopped (QEMU at 100 %, no output, no
+# thread dump from the stall watcher) in about a third of the networking modules' runs here;
+# the cause inside the emulated machine is not found yet. A module whose machine times out or
+# vanishes runs again on a fresh one, up to three times (the slowest linux-guest module takes
+# about 6 minutes here; the kvm tier, run nested on hosts without /dev/kvm, takes longer). Prints "TAG: N passed, N failed, N skipped".
 NESTED_TIMEOUT=${IGNITION_NESTED_TIMEOUT:-900}
 NESTED_CPUS=${IGNITION_NESTED_CPUS:-1}
 run_nested() { # $1 = runner, $2 = tag, $3 = log
@@ -79,14 +83,14 @@ run_nested() { # $1 = runner, $2 = tag, $3 = log
   local net; net=$(prepare_nested_net)
   for m in "${KVM_MODULES[@]}"; do
     grep -rqs "@Tag(\"$tag\")" "$ROOT/$m/src/test" || continue   # no such tests: no machine
-    for attempt in 1 2; do
+    for attempt in 1 2 3; do
       rm -f "$ROOT/$m/target/$tag-tier.log" "$ROOT/$m/target/$tag-stall.log"
       IGNITION_REQUIRE_BACKENDS=kvm IGNITION_NESTED_NET=$net "$runner" --cpus "$NESTED_CPUS" --mem 6144 --timeout "$NESTED_TIMEOUT" -- \
         "$ROOT/scripts/vm-tier.sh" "$tag" "$m" > "$out" 2>&1
       rc=$?
       tee -a "$log" < "$out"
       if [ $rc -eq 124 ] || [ $rc -eq 125 ]; then
-        echo "$tag tier, $m: the emulated machine stopped answering (status $rc)$([ $attempt -eq 1 ] && echo '; running it once more on a fresh one')" | tee -a "$log" >&2
+        echo "$tag tier, $m: the emulated machine stopped answering (status $rc)$([ $attempt -lt 3 ] && echo '; running it again on a fresh one')" | tee -a "$log" >&2
         # The machine wrote its test log to the shared checkout as it went: keep it (the next
         # attempt starts a new one) and show where it stopped.
         if [ -f "$ROOT/$m/target/$tag-tier.log" ]; then

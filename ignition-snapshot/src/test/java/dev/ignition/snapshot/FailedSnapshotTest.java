@@ -41,15 +41,8 @@ class FailedSnapshotTest {
         Thread.interrupted();
     }
 
-    /** A device whose saveState throws while {@link #broken}. */
-    static final class FlakyDevice implements PortIoDevice {
-        volatile boolean broken;
-
-        @Override
-        public String name() {
-            return "flaky";
-        }
-
+    /** One inert port at 0x7000: the tests' devices differ only in their state. */
+    abstract static class OnePortDevice implements PortIoDevice {
         @Override
         public int basePort() {
             return 0x7000;
@@ -67,6 +60,16 @@ class FailedSnapshotTest {
 
         @Override
         public void write(int offset, int size, long value) {}
+    }
+
+    /** A device whose saveState throws while {@link #broken}. */
+    static final class FlakyDevice extends OnePortDevice {
+        volatile boolean broken;
+
+        @Override
+        public String name() {
+            return "flaky";
+        }
 
         @Override
         public byte[] saveState() {
@@ -158,7 +161,7 @@ class FailedSnapshotTest {
     }
 
     /** A device that saves three bytes and, when {@code refuse} is set, rejects any state given back. */
-    static final class PickyDevice implements PortIoDevice {
+    static final class PickyDevice extends OnePortDevice {
         final boolean refuse;
 
         PickyDevice(boolean refuse) {
@@ -169,24 +172,6 @@ class FailedSnapshotTest {
         public String name() {
             return "picky";
         }
-
-        @Override
-        public int basePort() {
-            return 0x7000;
-        }
-
-        @Override
-        public int portCount() {
-            return 1;
-        }
-
-        @Override
-        public long read(int offset, int size) {
-            return 0;
-        }
-
-        @Override
-        public void write(int offset, int size, long value) {}
 
         @Override
         public byte[] saveState() {
